@@ -1,0 +1,14 @@
+//! Integration tests of pgkeel-embedded against real PostgreSQL. Tests in `private` modules
+//! start clusters of their own (nextest runs them in the `private-cluster` group).
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout
+)]
+
+mod binaries;
+mod common;
+mod private;
+mod shared;
