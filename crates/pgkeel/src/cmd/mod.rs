@@ -1,0 +1,16 @@
+//! One module per subcommand; `run` dispatches.
+
+pub(crate) mod postgres;
+
+use std::process::ExitCode;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::Command;
+
+/// Runs `command` until it finishes or `shutdown` is cancelled.
+pub(crate) async fn run(command: Command, shutdown: CancellationToken) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Postgres(args) => postgres::run(args, shutdown).await,
+    }
+}

@@ -1,0 +1,38 @@
+//! The `pgkeel` command line: parses arguments, sets up logging and signal handling, and runs one
+//! subcommand (each lives in its own file under `cmd/`).
+
+mod cli;
+mod cmd;
+mod logging;
+mod shutdown;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    logging::init(cli.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("pgkeel")
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("pgkeel: error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        let shutdown = shutdown::on_signals()?;
+        cmd::run(cli.command, shutdown).await
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("pgkeel: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

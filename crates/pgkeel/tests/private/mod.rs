@@ -1,0 +1,3 @@
+//! Tests that run `pgkeel postgres`, each with a server of its own.
+
+mod postgres_cmd;
