@@ -32,12 +32,16 @@ impl<'a> Cursor<'a> {
     }
 
     pub(crate) fn i16(&mut self) -> Result<i16, WireError> {
-        let bytes = self.take(2).map_err(|_| self.malformed("truncated (expected int16)"))?;
+        let bytes = self
+            .take(2)
+            .map_err(|_| self.malformed("truncated (expected int16)"))?;
         Ok(i16::from_be_bytes([bytes[0], bytes[1]]))
     }
 
     pub(crate) fn i32(&mut self) -> Result<i32, WireError> {
-        let bytes = self.take(4).map_err(|_| self.malformed("truncated (expected int32)"))?;
+        let bytes = self
+            .take(4)
+            .map_err(|_| self.malformed("truncated (expected int32)"))?;
         Ok(i32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
     }
 

@@ -3,6 +3,7 @@
 //! Strings become C strings, so a NUL byte inside one is an error, never a corrupt frame.
 
 use crate::error::WireError;
+use crate::framer::{DEFAULT_MAX_MESSAGE_LEN, MAX_STARTUP_PACKET_LEN};
 use crate::message::TransactionStatus;
 
 const SSL_REQUEST_CODE: u32 = 80_877_103;
@@ -23,8 +24,21 @@ fn no_nul(value: &[u8], message: &'static str) -> Result<(), WireError> {
     }
 }
 
-/// A tagged message from `tag` and its body.
-pub fn tagged(tag: u8, body: &[u8]) -> Vec<u8> {
+/// A tagged message from `tag` and its body; a body the length field cannot describe within
+/// PostgreSQL's message limit is an error.
+pub fn tagged(tag: u8, body: &[u8]) -> Result<Vec<u8>, WireError> {
+    if body.len() > (DEFAULT_MAX_MESSAGE_LEN - 4) as usize {
+        return Err(WireError::LengthTooLarge {
+            tag,
+            len: u32::try_from(body.len().saturating_add(4)).unwrap_or(u32::MAX),
+            max: DEFAULT_MAX_MESSAGE_LEN,
+        });
+    }
+    Ok(small(tag, body))
+}
+
+/// A tagged message whose body is known to be small.
+fn small(tag: u8, body: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(body.len() + 5);
     out.push(tag);
     out.extend_from_slice(&((body.len() + 4) as u32).to_be_bytes());
@@ -42,12 +56,12 @@ fn untagged(code: u32, body: &[u8]) -> Vec<u8> {
 
 /// An ErrorResponse with the given fields (type byte, value), e.g. `(b'C', b"40001")`.
 pub fn error_response(fields: &[(u8, &[u8])]) -> Result<Vec<u8>, WireError> {
-    Ok(tagged(b'E', &field_list(fields, "ErrorResponse")?))
+    tagged(b'E', &field_list(fields, "ErrorResponse")?)
 }
 
 /// A NoticeResponse with the given fields.
 pub fn notice_response(fields: &[(u8, &[u8])]) -> Result<Vec<u8>, WireError> {
-    Ok(tagged(b'N', &field_list(fields, "NoticeResponse")?))
+    tagged(b'N', &field_list(fields, "NoticeResponse")?)
 }
 
 /// The usual fields of an error: severity (`S` and `V`), SQLSTATE (`C`) and message (`M`).
@@ -109,6 +123,13 @@ pub fn startup_message(
 ) -> Result<Vec<u8>, WireError> {
     let mut body = Vec::new();
     for (name, value) in parameters {
+        if name.is_empty() {
+            // An empty name is the list terminator: the server would misread the packet.
+            return Err(WireError::Malformed {
+                message: "StartupMessage",
+                reason: "a parameter name is empty",
+            });
+        }
         no_nul(name.as_bytes(), "StartupMessage")?;
         no_nul(value.as_bytes(), "StartupMessage")?;
         body.extend_from_slice(name.as_bytes());
@@ -117,6 +138,12 @@ pub fn startup_message(
         body.push(0);
     }
     body.push(0);
+    if body.len() + 8 > MAX_STARTUP_PACKET_LEN as usize {
+        return Err(WireError::Malformed {
+            message: "StartupMessage",
+            reason: "longer than the 10000 bytes a server accepts",
+        });
+    }
     Ok(untagged((u32::from(major) << 16) | u32::from(minor), &body))
 }
 
@@ -125,7 +152,7 @@ pub fn query(sql: &str) -> Result<Vec<u8>, WireError> {
     no_nul(sql.as_bytes(), "Query")?;
     let mut body = sql.as_bytes().to_vec();
     body.push(0);
-    Ok(tagged(b'Q', &body))
+    tagged(b'Q', &body)
 }
 
 /// An Execute of `portal` returning at most `max_rows` rows (0 = all).
@@ -134,22 +161,22 @@ pub fn execute(portal: &str, max_rows: i32) -> Result<Vec<u8>, WireError> {
     let mut body = portal.as_bytes().to_vec();
     body.push(0);
     body.extend_from_slice(&max_rows.to_be_bytes());
-    Ok(tagged(b'E', &body))
+    tagged(b'E', &body)
 }
 
 /// A Sync.
 pub fn sync() -> Vec<u8> {
-    tagged(b'S', &[])
+    small(b'S', &[])
 }
 
 /// A Terminate.
 pub fn terminate() -> Vec<u8> {
-    tagged(b'X', &[])
+    small(b'X', &[])
 }
 
 /// A ReadyForQuery with this status.
 pub fn ready_for_query(status: TransactionStatus) -> Vec<u8> {
-    tagged(b'Z', &[status.byte()])
+    small(b'Z', &[status.byte()])
 }
 
 /// A CommandComplete with this tag.
@@ -157,5 +184,5 @@ pub fn command_complete(tag: &str) -> Result<Vec<u8>, WireError> {
     no_nul(tag.as_bytes(), "CommandComplete")?;
     let mut body = tag.as_bytes().to_vec();
     body.push(0);
-    Ok(tagged(b'C', &body))
+    tagged(b'C', &body)
 }

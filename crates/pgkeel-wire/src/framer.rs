@@ -115,6 +115,11 @@ impl Framer {
         self.phase == Phase::Startup
     }
 
+    /// Every next frame is tagged (the startup exchange happened elsewhere).
+    pub fn expect_tagged(&mut self) {
+        self.phase = Phase::Tagged;
+    }
+
     /// The next packet is untagged again (e.g. after the server refused SSL with `N`).
     pub fn expect_startup(&mut self) {
         self.phase = Phase::Startup;
@@ -231,10 +236,10 @@ fn startup_header(buf: &[u8]) -> Result<Option<FrameHeader>, WireError> {
         SSL_REQUEST_CODE => StartupCode::Ssl,
         GSSENC_REQUEST_CODE => StartupCode::GssEnc,
         CANCEL_REQUEST_CODE => {
-            if !(12..=12 + MAX_CANCEL_KEY_LEN).contains(&len) {
+            if !(13..=12 + MAX_CANCEL_KEY_LEN).contains(&len) {
                 return Err(WireError::Malformed {
                     message: "CancelRequest",
-                    reason: "length must be 12 plus a key of up to 256 bytes",
+                    reason: "length must be 12 plus a key of 1 to 256 bytes",
                 });
             }
             StartupCode::Cancel
@@ -283,7 +288,10 @@ mod tests {
             Err(WireError::BadStartupLength { .. })
         ));
         let mut f = Framer::new(Direction::Frontend);
-        assert!(matches!(f.next_frame(&[0x16, 3, 1]), Err(WireError::DirectTls)));
+        assert!(matches!(
+            f.next_frame(&[0x16, 3, 1]),
+            Err(WireError::DirectTls)
+        ));
     }
 
     #[test]
@@ -299,7 +307,10 @@ mod tests {
         assert_eq!((h.kind, h.len), (FrameKind::SslResponse, 1));
         let startup = [0, 0, 0, 9, 0, 3, 0, 0, 0];
         let h = client.next_frame(&startup).unwrap().unwrap();
-        assert_eq!(h.kind, FrameKind::Startup(StartupCode::Protocol { major: 3, minor: 0 }));
+        assert_eq!(
+            h.kind,
+            FrameKind::Startup(StartupCode::Protocol { major: 3, minor: 0 })
+        );
         assert!(!client.expects_startup());
     }
 }

@@ -96,6 +96,11 @@ message_types! {
 }
 
 impl MessageType {
+    /// A dense index (0..ALL.len()), for bitsets over message types.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     /// Looks a type up by its documented name, ignoring ASCII case (`query` finds `Query`).
     pub fn from_name(name: &str) -> Option<Self> {
         Self::ALL
@@ -290,15 +295,24 @@ mod tests {
         for t in MessageType::ALL {
             assert_eq!(MessageType::from_name(t.name()), Some(*t));
         }
-        assert_eq!(MessageType::from_name("commandcomplete"), Some(MessageType::CommandComplete));
+        assert_eq!(
+            MessageType::from_name("commandcomplete"),
+            Some(MessageType::CommandComplete)
+        );
         assert_eq!(MessageType::from_name("Nope"), None);
     }
 
     #[test]
     fn direction_resolves_shared_tags() {
         let k = FrameKind::Tagged(b'D');
-        assert_eq!(MessageType::classify(Direction::Frontend, k, b"D"), MessageType::Describe);
-        assert_eq!(MessageType::classify(Direction::Backend, k, b"D"), MessageType::DataRow);
+        assert_eq!(
+            MessageType::classify(Direction::Frontend, k, b"D"),
+            MessageType::Describe
+        );
+        assert_eq!(
+            MessageType::classify(Direction::Backend, k, b"D"),
+            MessageType::DataRow
+        );
         for t in MessageType::ALL {
             if let Some(tag) = t.tag() {
                 for d in t.senders() {
@@ -315,8 +329,14 @@ mod tests {
         let sasl = [b'R', 0, 0, 0, 8, 0, 0, 0, 10];
         let ok = [b'R', 0, 0, 0, 8, 0, 0, 0, 0];
         let k = FrameKind::Tagged(b'R');
-        assert_eq!(MessageType::classify(Direction::Backend, k, &sasl), MessageType::AuthenticationSasl);
-        assert_eq!(MessageType::classify(Direction::Backend, k, &ok), MessageType::AuthenticationOk);
+        assert_eq!(
+            MessageType::classify(Direction::Backend, k, &sasl),
+            MessageType::AuthenticationSasl
+        );
+        assert_eq!(
+            MessageType::classify(Direction::Backend, k, &ok),
+            MessageType::AuthenticationOk
+        );
         assert_eq!(
             MessageType::PasswordMessage.refine_password(Some(MessageType::AuthenticationSasl)),
             MessageType::SaslInitialResponse

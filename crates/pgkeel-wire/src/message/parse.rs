@@ -32,6 +32,8 @@ impl<'a> Parse<'a> {
         cursor.cstr()?;
         cursor.cstr()?;
         let count = cursor.i16()?;
-        (0..count.max(0)).map(|_| cursor.i32().map(|v| v as u32)).collect()
+        (0..count.max(0))
+            .map(|_| cursor.i32().map(|v| v as u32))
+            .collect()
     }
 }
