@@ -1,0 +1,121 @@
+//! Shared helpers: a proxy in front of a test database, clients through it, HTTP calls.
+
+use std::time::Duration;
+
+use pgkeel_embedded::Cluster;
+use pgkeel_embedded::harness::TestDatabase;
+use pgkeel_proxy::{Endpoint, Proxy, ProxyConfig};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// A test database with a proxy in front of its cluster.
+pub(crate) struct Setup {
+    pub(crate) db: TestDatabase<'static>,
+    pub(crate) proxy: Proxy,
+}
+
+impl Setup {
+    pub(crate) async fn new() -> Self {
+        Self::with(|c| c).await
+    }
+
+    pub(crate) async fn with(configure: impl FnOnce(ProxyConfig) -> ProxyConfig) -> Self {
+        let db = TestDatabase::new();
+        let proxy = start_proxy(db.cluster(), configure).await;
+        Setup { db, proxy }
+    }
+
+    /// URL of the test database through the proxy.
+    pub(crate) fn url(&self) -> String {
+        format!(
+            "postgres://postgres@127.0.0.1:{}/{}",
+            self.proxy.port().unwrap(),
+            self.db.name()
+        )
+    }
+
+    /// Same, with an application_name.
+    pub(crate) fn url_as(&self, application: &str) -> String {
+        format!("{}?application_name={application}", self.url())
+    }
+
+    /// URL of the test database, bypassing the proxy.
+    pub(crate) fn direct_url(&self) -> String {
+        self.db.url()
+    }
+
+    pub(crate) fn rules(&self, text: &str) -> u64 {
+        self.proxy
+            .set_rules(text)
+            .unwrap_or_else(|e| panic!("rules {text:?}: {e}"))
+    }
+}
+
+pub(crate) async fn start_proxy(
+    cluster: &Cluster,
+    configure: impl FnOnce(ProxyConfig) -> ProxyConfig,
+) -> Proxy {
+    let config = ProxyConfig::new(Endpoint::Tcp(format!("127.0.0.1:{}", cluster.port())));
+    Proxy::start(configure(config)).await.unwrap()
+}
+
+/// Connects with tokio-postgres and drives the connection in the background.
+pub(crate) async fn connect(url: &str) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(client)
+}
+
+/// The first column of the first row of a simple query, as text.
+pub(crate) async fn simple_scalar(
+    client: &tokio_postgres::Client,
+    sql: &str,
+) -> Result<String, tokio_postgres::Error> {
+    let messages = client.simple_query(sql).await?;
+    for message in messages {
+        if let tokio_postgres::SimpleQueryMessage::Row(row) = message {
+            return Ok(row.get(0).unwrap_or("").to_owned());
+        }
+    }
+    Ok(String::new())
+}
+
+/// The SQLSTATE of a database error.
+pub(crate) fn sqlstate(error: &tokio_postgres::Error) -> Option<String> {
+    error.code().map(|c| c.code().to_owned())
+}
+
+/// A bounded wait, as a liveness guard (never as a speed check).
+pub(crate) const LIVENESS: Duration = Duration::from_secs(20);
+
+/// A minimal HTTP/1.1 request; returns (status, body).
+pub(crate) async fn http(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> (u16, String) {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    let status = response[9..12].parse().unwrap();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// Path of a program next to the server binaries (psql, pg_recvlogical).
+pub(crate) fn pg_program(name: &str) -> std::path::PathBuf {
+    pgkeel_embedded::PgBinaries::find()
+        .unwrap()
+        .program(name)
+        .unwrap_or_else(|| panic!("{name} is not installed next to postgres"))
+}
