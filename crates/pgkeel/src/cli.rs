@@ -2,7 +2,9 @@
 
 use clap::{Parser, Subcommand};
 
+use crate::cmd::fault::FaultArgs;
 use crate::cmd::postgres::PostgresArgs;
+use crate::cmd::proxy::ProxyArgs;
 use crate::logging::LogFormat;
 
 /// Keep Postgres-backed services working, and consistent, when the database connection fails —
@@ -27,4 +29,8 @@ pub(crate) enum Command {
     // The help text lives on PostgresArgs, beside the command.
     #[allow(missing_docs)]
     Postgres(PostgresArgs),
+    #[allow(missing_docs)]
+    Proxy(ProxyArgs),
+    #[allow(missing_docs)]
+    Fault(FaultArgs),
 }

@@ -3,6 +3,7 @@
 
 mod cli;
 mod cmd;
+mod http_client;
 mod logging;
 mod shutdown;
 
@@ -13,11 +14,25 @@ use clap::Parser;
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     logging::init(cli.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("pgkeel")
-        .build()
-    {
+    let threads = match &cli.command {
+        cli::Command::Proxy(args) => Some(args.threads),
+        _ => None,
+    };
+    let runtime = match threads {
+        Some(1) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+        Some(n) => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(usize::from(n))
+            .enable_all()
+            .thread_name("pgkeel")
+            .build(),
+        None => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .thread_name("pgkeel")
+            .build(),
+    };
+    let runtime = match runtime {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("pgkeel: error: cannot start the async runtime: {e}");

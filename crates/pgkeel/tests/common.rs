@@ -65,18 +65,22 @@ fn unsafe_kill(pid: u32, signal: i32) -> i32 {
 
 /// Runs psql (from the same binaries the server uses) and returns its trimmed output.
 pub(crate) fn psql(url: &str, sql: &str) -> String {
+    psql_result(url, sql).unwrap_or_else(|stderr| panic!("psql failed: {stderr}"))
+}
+
+/// Runs psql and returns its output, or its stderr on failure.
+pub(crate) fn psql_result(url: &str, sql: &str) -> Result<String, String> {
     let binaries = PgBinaries::find().unwrap();
     let psql = binaries.program("psql").expect("psql next to postgres");
     let out = Command::new(psql)
         .args([url, "-X", "-A", "-t", "-c", sql])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "psql failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    if out.status.success() {
+        Ok(String::from_utf8(out.stdout).unwrap().trim().to_owned())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
 }
 
 /// The postmaster pid recorded in a data directory.

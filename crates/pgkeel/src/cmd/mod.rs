@@ -1,6 +1,8 @@
 //! One module per subcommand; `run` dispatches.
 
+pub(crate) mod fault;
 pub(crate) mod postgres;
+pub(crate) mod proxy;
 
 use std::process::ExitCode;
 
@@ -12,5 +14,7 @@ use crate::cli::Command;
 pub(crate) async fn run(command: Command, shutdown: CancellationToken) -> anyhow::Result<ExitCode> {
     match command {
         Command::Postgres(args) => postgres::run(args, shutdown).await,
+        Command::Proxy(args) => proxy::run(args, shutdown).await,
+        Command::Fault(args) => fault::run(args, shutdown).await,
     }
 }

@@ -1,0 +1,319 @@
+//! `pgkeel fault`: the command-line client of a running proxy's control API — set rules, show
+//! them, wait for one to fire, dump the recording, list connections.
+
+use std::io::Read;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use crate::cmd::proxy::DEFAULT_CONTROL;
+use crate::http_client::request;
+
+/// Change or inspect the rules of a running `pgkeel proxy`.
+#[derive(Debug, clap::Args)]
+#[command(
+    long_about = "Change or inspect the rules of a running `pgkeel proxy`.\n\n\
+        With RULES, puts them in force (replacing the previous ones) and prints the new version; \
+        a rule string that does not parse is rejected with its position, the previous rules stay \
+        in force, and the exit code is 1. With no RULES and no other option, shows the rules in \
+        force and how often each fired. `-` reads RULES from stdin; an empty string removes all \
+        rules.",
+    after_help = "Rules (see docs/proxy-rules.md):\n  \
+        conn.onQuery(query=\"^COMMIT\").kill()             close both sides instead of forwarding\n  \
+        conn.onParse(query=\"^UPDATE\").error(code=\"40001\")  the client sees SQLSTATE 40001\n  \
+        conn.onQuery(query=\"pg_sleep\").cancel()          a real CancelRequest 100 ms later\n  \
+        conn.fromServer().stall()                        blackhole until the rules change\n  \
+        conn.onQuery().sometimes(0.1).reset()            TCP RST on 10% of queries\n  \
+        conn.allow()                                     no faults\n\n\
+        Examples:\n  \
+        pgkeel fault 'conn.onQuery(query=\"^COMMIT\").kill()'\n  \
+        pgkeel fault --wait-fired 10s && echo fired\n  \
+        pgkeel fault --dump --json | jq .\n  \
+        pgkeel fault --connections"
+)]
+pub(crate) struct FaultArgs {
+    /// Rules to put in force (`-` = read from stdin).
+    #[arg(value_name = "RULES")]
+    rules: Option<String>,
+
+    /// Control API of the proxy.
+    #[arg(long, env = "PGKEEL_CONTROL", default_value = DEFAULT_CONTROL, value_name = "ADDR")]
+    control: String,
+
+    /// Print the recording (oldest first).
+    #[arg(long)]
+    dump: bool,
+
+    /// Clear the recording.
+    #[arg(long)]
+    reset_recording: bool,
+
+    /// List open connections.
+    #[arg(long)]
+    connections: bool,
+
+    /// Close one connection by id (see --connections).
+    #[arg(long, value_name = "ID")]
+    kill_connection: Option<u64>,
+
+    /// Wait until a rule has fired (any rule, or --rule), up to this long (e.g. 5s, 500ms).
+    #[arg(long, value_name = "TIMEOUT", value_parser = parse_duration)]
+    wait_fired: Option<Duration>,
+
+    /// With --wait-fired: the rule index to wait for.
+    #[arg(long, value_name = "INDEX")]
+    rule: Option<usize>,
+
+    /// With --wait-fired: how many firings to wait for.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    min: u64,
+
+    /// Print JSON instead of tables.
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, scale) = if let Some(n) = text.strip_suffix("ms") {
+        (n, 0.001)
+    } else if let Some(n) = text.strip_suffix('s') {
+        (n, 1.0)
+    } else if let Some(n) = text.strip_suffix('m') {
+        (n, 60.0)
+    } else {
+        (text, 1.0)
+    };
+    number
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite() && *v >= 0.0)
+        .map(|v| Duration::from_secs_f64(v * scale))
+        .ok_or_else(|| format!("`{text}` is not a duration (e.g. 5s, 500ms, 2m)"))
+}
+
+pub(crate) async fn run(args: FaultArgs, _shutdown: CancellationToken) -> anyhow::Result<ExitCode> {
+    let api = args.control.as_str();
+    let mut did_something = false;
+    if let Some(rules) = &args.rules {
+        did_something = true;
+        let text = if rules == "-" {
+            let mut text = String::new();
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .context("read rules from stdin")?;
+            text
+        } else {
+            rules.clone()
+        };
+        let response = request(api, "PUT", "/rules", &text).await?;
+        let body: Value = parse(&response.body)?;
+        if response.status != 200 {
+            eprintln!(
+                "pgkeel: rules rejected; the previous rules (version {}) stay in force:",
+                body["version"]
+            );
+            print_error_position(&text, &body);
+            return Ok(ExitCode::FAILURE);
+        }
+        if args.json {
+            println_out(&body.to_string())?;
+        } else {
+            println_out(&format!("rules version {} in force", body["version"]))?;
+        }
+    }
+    if args.reset_recording {
+        did_something = true;
+        let response = request(api, "DELETE", "/recording", "").await?;
+        expect_ok(&response.status, &response.body)?;
+    }
+    if let Some(id) = args.kill_connection {
+        did_something = true;
+        let response = request(api, "DELETE", &format!("/connections/{id}"), "").await?;
+        if response.status == 404 {
+            bail!("no open connection {id} (see `pgkeel fault --connections`)");
+        }
+        expect_ok(&response.status, &response.body)?;
+    }
+    if args.connections {
+        did_something = true;
+        let response = request(api, "GET", "/connections", "").await?;
+        expect_ok(&response.status, &response.body)?;
+        let list: Value = parse(&response.body)?;
+        if args.json {
+            println_out(&list.to_string())?;
+        } else {
+            print_connections(&list)?;
+        }
+    }
+    if args.dump {
+        did_something = true;
+        let response = request(api, "GET", "/recording?format=jsonl", "").await?;
+        expect_ok(&response.status, &response.body)?;
+        if args.json {
+            print_raw(&response.body)?;
+        } else {
+            print_recording(&response.body)?;
+        }
+    }
+    if let Some(timeout) = args.wait_fired {
+        did_something = true;
+        let rule = args.rule.map(|r| format!("&rule={r}")).unwrap_or_default();
+        let path = format!(
+            "/rules/fired?min={}&timeout_ms={}{rule}",
+            args.min,
+            timeout.as_millis()
+        );
+        let response = request(api, "GET", &path, "").await?;
+        let body: Value = parse(&response.body)?;
+        if response.status != 200 {
+            eprintln!("pgkeel: {}", body["error"].as_str().unwrap_or("timed out"));
+            return Ok(ExitCode::FAILURE);
+        }
+        println_out(&format!("fired {} time(s)", body["fired"]))?;
+    }
+    if !did_something {
+        let response = request(api, "GET", "/rules", "").await?;
+        expect_ok(&response.status, &response.body)?;
+        let body: Value = parse(&response.body)?;
+        if args.json {
+            println_out(&body.to_string())?;
+        } else {
+            print_rules(&body)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn parse(body: &str) -> anyhow::Result<Value> {
+    serde_json::from_str(body)
+        .with_context(|| format!("unexpected answer from the control API: {body}"))
+}
+
+fn expect_ok(status: &u16, body: &str) -> anyhow::Result<()> {
+    if (200..300).contains(status) {
+        Ok(())
+    } else {
+        bail!("the control API answered {status}: {}", body.trim())
+    }
+}
+
+fn println_out(line: &str) -> anyhow::Result<()> {
+    print_raw(&format!("{line}\n"))
+}
+
+fn print_raw(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .context("write to stdout")
+}
+
+fn print_error_position(text: &str, body: &Value) {
+    let line = body["line"].as_u64().unwrap_or(1) as usize;
+    let column = body["column"].as_u64().unwrap_or(1) as usize;
+    if let Some(source) = text.lines().nth(line.saturating_sub(1)) {
+        eprintln!("  {source}");
+        eprintln!("  {}^", " ".repeat(column.saturating_sub(1)));
+    }
+    eprintln!("{}", body["error"].as_str().unwrap_or("unknown error"));
+}
+
+fn print_rules(body: &Value) -> anyhow::Result<()> {
+    let mut out = format!("rules version {}", body["version"]);
+    if body["killing_all"].as_bool() == Some(true) {
+        out.push_str(" (killall fired: every connection is being killed)");
+    }
+    out.push('\n');
+    let rules = body["rules"].as_array().cloned().unwrap_or_default();
+    if rules.is_empty() {
+        out.push_str("no rules: everything is forwarded\n");
+    }
+    for rule in rules {
+        out.push_str(&format!(
+            "  [{}] fired {:>6}  {}\n",
+            rule["index"].as_u64().unwrap_or(0),
+            rule["fired"].as_u64().unwrap_or(0),
+            rule["rule"].as_str().unwrap_or("")
+        ));
+    }
+    print_raw(&out)
+}
+
+fn print_connections(list: &Value) -> anyhow::Result<()> {
+    let mut out = format!(
+        "{:>5}  {:<21} {:<12} {:<16} {:<16} {:>8} {:>12} {:>12}  {}\n",
+        "id",
+        "client",
+        "user",
+        "database",
+        "application",
+        "pid",
+        "from client",
+        "from server",
+        "state"
+    );
+    for c in list.as_array().cloned().unwrap_or_default() {
+        let text = |v: &Value| v.as_str().unwrap_or("-").to_owned();
+        out.push_str(&format!(
+            "{:>5}  {:<21} {:<12} {:<16} {:<16} {:>8} {:>12} {:>12}  {}\n",
+            c["id"].as_u64().unwrap_or(0),
+            text(&c["client"]),
+            text(&c["user"]),
+            text(&c["database"]),
+            text(&c["application_name"]),
+            c["backend_pid"]
+                .as_i64()
+                .map(|p| p.to_string())
+                .unwrap_or_else(|| "-".into()),
+            c["bytes_from_client"].as_u64().unwrap_or(0),
+            c["bytes_from_server"].as_u64().unwrap_or(0),
+            if c["stalled"].as_bool() == Some(true) {
+                "stalled"
+            } else if c["tls"].as_bool() == Some(true) {
+                "tls"
+            } else {
+                "open"
+            }
+        ));
+    }
+    print_raw(&out)
+}
+
+fn print_recording(jsonl: &str) -> anyhow::Result<()> {
+    let mut out = format!(
+        "{:>7} {:>5} {:>11} {:<6} {:<24} {:>7}  {:<14} {}\n",
+        "seq", "conn", "at ms", "from", "message", "bytes", "rule", "summary"
+    );
+    for line in jsonl.lines() {
+        let Ok(r) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        let fired = match (r["rule"].as_u64(), r["action"].as_str()) {
+            (Some(i), Some(a)) => format!("[{i}] {a}"),
+            (None, Some(a)) => a.to_owned(),
+            _ => String::new(),
+        };
+        let mut summary = r["summary"].as_str().unwrap_or("").replace('\n', " ");
+        if summary.chars().count() > 80 {
+            summary = summary.chars().take(79).collect::<String>() + "…";
+        }
+        out.push_str(&format!(
+            "{:>7} {:>5} {:>11.3} {:<6} {:<24} {:>7}  {:<14} {}\n",
+            r["seq"].as_u64().unwrap_or(0),
+            r["conn"].as_u64().unwrap_or(0),
+            r["at_us"].as_f64().unwrap_or(0.0) / 1000.0,
+            r["from"].as_str().unwrap_or(""),
+            r["message"].as_str().unwrap_or(""),
+            r["len"].as_u64().unwrap_or(0),
+            fired,
+            summary
+        ));
+    }
+    print_raw(&out)
+}

@@ -1,0 +1,143 @@
+//! `pgkeel proxy`: the fault-injection proxy in front of a PostgreSQL server, with the HTTP
+//! control API and Citus's fifo protocol. Runs until SIGINT/SIGTERM.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use pgkeel_proxy::{Endpoint, Proxy, ProxyConfig, TlsMode};
+use tokio_util::sync::CancellationToken;
+
+/// Default address of the control API (and of `pgkeel fault`).
+pub(crate) const DEFAULT_CONTROL: &str = "127.0.0.1:7432";
+
+/// Run the fault-injection proxy in front of a PostgreSQL server.
+#[derive(Debug, clap::Args)]
+#[command(
+    long_about = "Run the fault-injection proxy in front of a PostgreSQL server.\n\n\
+        Every message in both directions passes the rule engine, which can kill, reset, stall, \
+        delay, drop or cancel, or answer with an injected error. Rules use the language of \
+        Citus's failure tests (conn.onQuery(query=\"^COMMIT\").kill()) plus extensions; see \
+        docs/proxy-rules.md. Change them at any time with `pgkeel fault`, the HTTP API \
+        (PUT /rules) or the fifo.\n\n\
+        stdout gets two lines for scripts: PGKEEL_PROXY=<listen address> and \
+        PGKEEL_CONTROL=<control address>.",
+    after_help = "Examples:\n  \
+        pgkeel proxy --upstream 127.0.0.1:5432 --listen 127.0.0.1:6432\n  \
+        pgkeel fault 'conn.onQuery(query=\"^COMMIT\").kill()'      # in another shell\n  \
+        pgkeel proxy --upstream /var/run/postgresql/.s.PGSQL.5432 --listen /tmp/p/.s.PGSQL.6432\n  \
+        pgkeel proxy --upstream 127.0.0.1:5432 --rules 'conn.onQuery().delay(50)' --control none"
+)]
+pub(crate) struct ProxyArgs {
+    /// The PostgreSQL server: host:port or a unix socket path (/dir/.s.PGSQL.5432).
+    #[arg(long, value_name = "ADDR")]
+    upstream: Endpoint,
+
+    /// Where clients connect: host:port (port 0 = any free port) or a unix socket path.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+    listen: Endpoint,
+
+    /// HTTP control API address, or `none`. Loopback only unless --control-allow-remote.
+    #[arg(long, value_name = "ADDR|none", default_value = DEFAULT_CONTROL)]
+    control: String,
+
+    /// Allow the control API on a non-loopback address (anyone who reaches it can kill your
+    /// connections).
+    #[arg(long)]
+    control_allow_remote: bool,
+
+    /// Also accept commands on this fifo (Citus's protocol; created if missing).
+    #[arg(long, value_name = "PATH")]
+    fifo: Option<PathBuf>,
+
+    /// Seed for sometimes(p) and delay jitter: same seed, same choices per connection.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+
+    /// SSLRequest handling: refuse (answer N; clients fall back to plaintext and rules see
+    /// every message) or passthrough (encrypted stream forwarded; only connection-level rules).
+    #[arg(long, value_enum, default_value_t = TlsArg::Refuse)]
+    tls: TlsArg,
+
+    /// Rules in force from the start.
+    #[arg(long, value_name = "RULES")]
+    rules: Option<String>,
+
+    /// Messages kept in the recording (0 turns recording off).
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    record: usize,
+
+    /// Worker threads for the proxy (1 = a single-threaded event loop, the default: on a small
+    /// machine it leaves the cores to the clients and the server).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub(crate) threads: u16,
+
+    /// Largest protocol message accepted, in bytes; larger ones close the connection.
+    #[arg(long, value_name = "BYTES", default_value_t = pgkeel_wire_max())]
+    max_message_bytes: u32,
+}
+
+fn pgkeel_wire_max() -> u32 {
+    (1 << 30) - 1
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum TlsArg {
+    Refuse,
+    Passthrough,
+}
+
+pub(crate) async fn run(args: ProxyArgs, shutdown: CancellationToken) -> anyhow::Result<ExitCode> {
+    let control = match args.control.as_str() {
+        "none" | "" => None,
+        text => {
+            let addr: SocketAddr = text.parse().with_context(|| {
+                format!("--control `{text}` is not host:port (e.g. 127.0.0.1:7432) or `none`")
+            })?;
+            if !addr.ip().is_loopback() && !args.control_allow_remote {
+                bail!(
+                    "--control {addr} is not a loopback address; add --control-allow-remote if you mean it"
+                );
+            }
+            Some(addr)
+        }
+    };
+    let mut config = ProxyConfig::new(args.upstream.clone());
+    config.listen = args.listen;
+    config.control = control;
+    config.fifo = args.fifo;
+    config.seed = args.seed;
+    config.tls = match args.tls {
+        TlsArg::Refuse => TlsMode::Refuse,
+        TlsArg::Passthrough => TlsMode::Passthrough,
+    };
+    config.record = args.record;
+    config.max_message_len = args.max_message_bytes;
+    config.rules = args.rules;
+    let proxy = Proxy::start(config)
+        .await
+        .context("cannot start the proxy")?;
+    let listen = proxy.listen_addr().to_string();
+    let control_text = proxy
+        .control_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_else(|| "none".into());
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "PGKEEL_PROXY={listen}")
+            .and_then(|()| writeln!(out, "PGKEEL_CONTROL={control_text}"))
+            .and_then(|()| out.flush())
+            .context("write the addresses to stdout")?;
+    }
+    eprintln!(
+        "pgkeel: proxy on {listen} -> {} (control API: {control_text}); rules version {}; Ctrl-C stops it",
+        args.upstream,
+        proxy.rules().version()
+    );
+    shutdown.cancelled().await;
+    proxy.shutdown().await;
+    eprintln!("pgkeel: proxy stopped");
+    Ok(ExitCode::SUCCESS)
+}
