@@ -14,5 +14,7 @@ mod control;
 mod errors;
 mod extended;
 mod fifo;
+mod filters;
 mod forwarding;
 mod robustness;
+mod tls;
