@@ -1,0 +1,31 @@
+//! Connections that recover: a pool that notices loss by itself, retries with backoff and
+//! jitter, stops on fatal errors, lets callers wait for recovery and reloads caches before it
+//! says Ready; LISTEN/NOTIFY that says when notifications may have been missed; cache sync.
+
+mod backoff;
+pub mod cache_sync;
+mod class;
+mod config;
+mod error;
+mod health;
+mod hooks;
+pub mod listener;
+mod manager;
+mod op_error;
+mod outcome;
+mod pool;
+mod sentinel;
+mod stats;
+mod supervisor;
+pub mod telemetry;
+
+pub use backoff::Backoff;
+pub use class::{Classifier, ErrorClass};
+pub use config::PoolConfig;
+pub use error::Error;
+pub use health::Health;
+pub use hooks::HookError;
+pub use op_error::OpError;
+pub use outcome::{Outcome, Wait};
+pub use pool::{Client, Conn, Pool, PoolBuilder, PoolStatus};
+pub use stats::PoolStats;

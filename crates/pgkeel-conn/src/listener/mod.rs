@@ -1,0 +1,34 @@
+//! LISTEN/NOTIFY on a connection of its own that reconnects by itself and says when
+//! notifications may have been missed; a coalescing consumer for cache reloads.
+//!
+//! | file | concept |
+//! |---|---|
+//! | `event.rs` | what is delivered: `Listening`, `Notification`, `Gap` |
+//! | `config.rs` | `ListenerConfig`; channel names checked and quoted |
+//! | `handle.rs` | `Listener`: start, receive, add/remove channels, stats, stop |
+//! | `task.rs` | connect, recover with backoff and the fast probe, stop on fatal errors |
+//! | `session.rs` | one connection: LISTEN, read, ping within the keepalive, requests |
+//! | `connect.rs` | one connection attempt and what its failure means |
+//! | `probe.rs` | the fast probe (bare connect while the server refuses connections) |
+//! | `outbox.rs` | bounded delivery: drop when the consumer is behind, then a `Gap` |
+//! | `command.rs` | LISTEN/UNLISTEN requests from the handle to the task |
+//! | `stats.rs` | counters, metrics and the final error, shared by handle and task |
+//! | `coalesce.rs` | `Coalescer`: "something changed" signals for cache reloads |
+
+mod coalesce;
+mod command;
+mod config;
+mod connect;
+mod event;
+mod handle;
+mod outbox;
+mod probe;
+mod session;
+mod stats;
+mod task;
+
+pub use coalesce::{Change, Coalescer};
+pub use config::ListenerConfig;
+pub use event::{Event, Notification};
+pub use handle::Listener;
+pub use stats::ListenerStats;

@@ -1,0 +1,176 @@
+//! Cache sync across two instances of an application on one database.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use pgkeel_conn::cache_sync::{CacheSync, CacheSyncConfig};
+use pgkeel_conn::{Pool, PoolConfig, Wait};
+use pgkeel_embedded::harness::TestDatabase;
+use pgkeel_proxy::{Endpoint, Proxy, ProxyConfig};
+
+const LIVENESS: Duration = Duration::from_secs(30);
+
+/// One instance: a pool, and a cache holding the names in `app_flags`.
+struct Instance {
+    sync: CacheSync,
+    cache: Arc<Mutex<Vec<String>>>,
+}
+
+fn pool(url: &str, application: &str) -> Pool {
+    let mut config = PoolConfig::from_url(url).unwrap();
+    config.pg.application_name(application);
+    config.keepalive = Duration::from_secs(1);
+    Pool::start(config).unwrap()
+}
+
+fn instance(pool: Pool, poll: Duration) -> Instance {
+    let cache = Arc::new(Mutex::new(Vec::new()));
+    let target = Arc::clone(&cache);
+    let mut config = CacheSyncConfig::new("flags");
+    config.poll = poll;
+    let sync = CacheSync::start(pool, config, move |conn| {
+        let target = Arc::clone(&target);
+        async move {
+            let rows = conn
+                .query("SELECT name FROM app_flags ORDER BY name", &[])
+                .await?;
+            *target.lock().unwrap() = rows.iter().map(|r| r.get(0)).collect();
+            Ok(())
+        }
+    })
+    .unwrap();
+    Instance { sync, cache }
+}
+
+async fn setup(db: &TestDatabase<'static>) {
+    let (client, connection) = tokio_postgres::connect(&db.url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
+        .batch_execute("CREATE TABLE app_flags (name text PRIMARY KEY)")
+        .await
+        .unwrap();
+}
+
+async fn until_version(instance: &Instance, version: u64) {
+    let mut rx = instance.sync.subscribe();
+    tokio::time::timeout(LIVENESS, async {
+        while *rx.borrow_and_update() < version {
+            rx.changed().await.unwrap();
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("never reached version {version}: {:?}", instance.sync));
+}
+
+async fn publish(instance: &Instance, name: &str) -> u64 {
+    let name = name.to_owned();
+    let outcome = instance
+        .sync
+        .publish(Wait::UpTo(LIVENESS), |conn| {
+            let name = name.clone();
+            async move {
+                conn.execute("INSERT INTO app_flags VALUES ($1)", &[&name])
+                    .await
+                    .map(|_| ())
+            }
+        })
+        .await
+        .unwrap();
+    outcome.value as u64
+}
+
+#[tokio::test]
+async fn a_publish_on_one_instance_reaches_the_other() {
+    let db = TestDatabase::new();
+    setup(&db).await;
+    let a = instance(pool(&db.url(), "cache-a"), Duration::from_secs(60));
+    let b = instance(pool(&db.url(), "cache-b"), Duration::from_secs(60));
+    let version = publish(&a, "dark-mode").await;
+    until_version(&b, version).await;
+    assert_eq!(*b.cache.lock().unwrap(), vec!["dark-mode".to_owned()]);
+    until_version(&a, version).await;
+    assert_eq!(*a.cache.lock().unwrap(), vec!["dark-mode".to_owned()]);
+}
+
+#[tokio::test]
+async fn with_its_hints_stalled_an_instance_still_converges_by_polling() {
+    let db = TestDatabase::new();
+    setup(&db).await;
+    let proxy = Proxy::start(ProxyConfig::new(Endpoint::Tcp(format!(
+        "127.0.0.1:{}",
+        db.cluster().port()
+    ))))
+    .await
+    .unwrap();
+    let via_proxy = format!(
+        "postgres://postgres@127.0.0.1:{}/{}",
+        proxy.port().unwrap(),
+        db.name()
+    );
+    let a = instance(pool(&db.url(), "cache-a"), Duration::from_secs(60));
+    let b = instance(pool(&via_proxy, "cache-b"), Duration::from_millis(300));
+    until_version(&b, 0).await;
+    // B's hint listener goes silent; its pool still works.
+    proxy
+        .set_rules(r#"conn.where(application_name="^cache-b \(cache flags\)$").stall()"#)
+        .unwrap();
+    proxy.wait_fired(Some(0), 1, LIVENESS).await.ok();
+    let version = publish(&a, "beta").await;
+    until_version(&b, version).await;
+    assert_eq!(*b.cache.lock().unwrap(), vec!["beta".to_owned()]);
+}
+
+#[tokio::test]
+async fn a_change_during_a_reload_causes_exactly_one_more_reload() {
+    let db = TestDatabase::new();
+    setup(&db).await;
+    let a = instance(pool(&db.url(), "cache-a"), Duration::from_secs(60));
+    // B's reloads announce themselves and wait at a gate the test opens.
+    let started = Arc::new(tokio::sync::Notify::new());
+    let (open, gate) = tokio::sync::watch::channel(true);
+    let cache = Arc::new(Mutex::new(Vec::<String>::new()));
+    let (announce, target) = (Arc::clone(&started), Arc::clone(&cache));
+    let mut config = CacheSyncConfig::new("flags");
+    config.poll = Duration::from_secs(60);
+    let b = CacheSync::start(pool(&db.url(), "cache-b"), config, move |conn| {
+        let (announce, target, mut gate) =
+            (Arc::clone(&announce), Arc::clone(&target), gate.clone());
+        async move {
+            announce.notify_one();
+            while !*gate.borrow_and_update() {
+                gate.changed().await?;
+            }
+            let rows = conn
+                .query("SELECT name FROM app_flags ORDER BY name", &[])
+                .await?;
+            *target.lock().unwrap() = rows.iter().map(|r| r.get(0)).collect();
+            Ok(())
+        }
+    })
+    .unwrap();
+    let b = Instance { sync: b, cache };
+    until_version(&b, 0).await;
+    // Start-up reloads (initial request, first LISTEN) finish while the gate is open.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let settled = b.sync.reloads();
+    open.send_replace(false);
+    let first = publish(&a, "one").await;
+    tokio::time::timeout(LIVENESS, started.notified())
+        .await
+        .expect("no reload after the first hint");
+    // B is inside a reload now; two more changes arrive.
+    publish(&a, "two").await;
+    let last = publish(&a, "three").await;
+    assert!(last > first);
+    open.send_replace(true);
+    until_version(&b, last).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        b.sync.reloads() - settled,
+        2,
+        "one reload for the first hint, exactly one more for the rest"
+    );
+    assert_eq!(b.cache.lock().unwrap().len(), 3);
+}

@@ -1,0 +1,124 @@
+//! The database itself goes away: stopped, killed, not there at start, many requests at once.
+
+use std::time::Duration;
+
+use pgkeel_conn::{Pool, Wait};
+use pgkeel_embedded::harness::private_cluster;
+
+use super::support::{LIVENESS, config, until};
+
+#[tokio::test]
+async fn a_stopped_server_is_noticed_without_requests_and_recovery_follows_its_return() {
+    let cluster = private_cluster().start().unwrap();
+    let pool = Pool::builder(config(&cluster.url()))
+        .on_reconnect("count", |client| async move {
+            client.batch_execute("SELECT 1").await?;
+            Ok(())
+        })
+        .start()
+        .unwrap();
+    pool.ready(LIVENESS).await.unwrap();
+    cluster.stop().unwrap();
+    let health = until(&pool, "recovering", |h| h.state() == "recovering").await;
+    assert!(health.last_error().is_some());
+    let err = pool
+        .run(
+            Wait::No,
+            |c| async move { c.batch_execute("SELECT 1").await },
+        )
+        .await
+        .unwrap_err();
+    assert!(err.is_unavailable(), "{err}");
+
+    // A caller that waits gets its answer once the server is back.
+    let waiting = pool.clone();
+    let caller = tokio::spawn(async move {
+        waiting
+            .run_idempotent(Wait::UpTo(LIVENESS), |c| async move {
+                c.query_one("SELECT 7", &[])
+                    .await
+                    .map(|r| r.get::<_, i32>(0))
+            })
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    cluster.start().unwrap();
+    let outcome = caller.await.unwrap().unwrap();
+    assert_eq!(
+        (outcome.value, outcome.recovered, outcome.epoch),
+        (7, true, 2)
+    );
+    assert_eq!(pool.stats().recoveries, 1);
+}
+
+#[tokio::test]
+async fn a_killed_server_recovers_too() {
+    let cluster = private_cluster().start().unwrap();
+    let pool = Pool::start(config(&cluster.url())).unwrap();
+    pool.ready(LIVENESS).await.unwrap();
+    cluster.kill().unwrap();
+    until(&pool, "recovering", |h| h.state() == "recovering").await;
+    cluster.start().unwrap();
+    let health = until(&pool, "ready", |h| h.is_ready()).await;
+    assert_eq!(health.epoch(), Some(2));
+}
+
+#[tokio::test]
+async fn unavailable_at_start_then_ready_when_the_server_appears() {
+    let cluster = private_cluster().start().unwrap();
+    let url = cluster.url();
+    cluster.stop().unwrap();
+    let pool = Pool::start(config(&url)).unwrap();
+    let health = until(&pool, "retrying", |h| h.attempt() >= 1).await;
+    assert_eq!(health.state(), "starting");
+    cluster.start().unwrap();
+    assert_eq!(pool.ready(LIVENESS).await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn a_wrong_password_is_fatal_at_once() {
+    let cluster = private_cluster()
+        .password_role("app", "secret")
+        .start()
+        .unwrap();
+    let url = format!("postgres://app:wrong@127.0.0.1:{}/postgres", cluster.port());
+    let pool = Pool::start(config(&url)).unwrap();
+    let err = pool.ready(LIVENESS).await.unwrap_err();
+    assert!(err.is_fatal(), "{err}");
+    assert!(
+        err.to_string().contains("password authentication failed"),
+        "{err}"
+    );
+    assert_eq!(pool.stats().attempt_failures, 1);
+}
+
+#[tokio::test]
+async fn many_requests_during_an_outage_make_one_recovery() {
+    let cluster = private_cluster().start().unwrap();
+    let pool = Pool::start(config(&cluster.url())).unwrap();
+    pool.ready(LIVENESS).await.unwrap();
+    cluster.stop().unwrap();
+    until(&pool, "recovering", |h| h.state() == "recovering").await;
+    for _ in 0..200 {
+        pool.kick();
+    }
+    let mut callers = Vec::new();
+    for _ in 0..20 {
+        let p = pool.clone();
+        callers.push(tokio::spawn(async move {
+            p.run(
+                Wait::No,
+                |c| async move { c.batch_execute("SELECT 1").await },
+            )
+            .await
+        }));
+    }
+    for c in callers {
+        assert!(c.await.unwrap().is_err());
+    }
+    cluster.start().unwrap();
+    until(&pool, "ready", |h| h.is_ready()).await;
+    let stats = pool.stats();
+    assert_eq!(stats.recoveries, 1, "{stats:?}");
+    assert_eq!(stats.losses, 1, "{stats:?}");
+}
