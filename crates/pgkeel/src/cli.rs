@@ -3,8 +3,10 @@
 use clap::{Parser, Subcommand};
 
 use crate::cmd::fault::FaultArgs;
+use crate::cmd::listen::ListenArgs;
 use crate::cmd::postgres::PostgresArgs;
 use crate::cmd::proxy::ProxyArgs;
+use crate::cmd::serve::ServeArgs;
 use crate::logging::LogFormat;
 
 /// Keep Postgres-backed services working, and consistent, when the database connection fails —
@@ -33,4 +35,8 @@ pub(crate) enum Command {
     Proxy(ProxyArgs),
     #[allow(missing_docs)]
     Fault(FaultArgs),
+    #[allow(missing_docs)]
+    Listen(ListenArgs),
+    #[allow(missing_docs)]
+    Serve(ServeArgs),
 }

@@ -5,6 +5,7 @@ mod cli;
 mod cmd;
 mod http_client;
 mod logging;
+mod serve;
 mod shutdown;
 
 use std::process::ExitCode;

@@ -1,8 +1,10 @@
 //! One module per subcommand; `run` dispatches.
 
 pub(crate) mod fault;
+pub(crate) mod listen;
 pub(crate) mod postgres;
 pub(crate) mod proxy;
+pub(crate) mod serve;
 
 use std::process::ExitCode;
 
@@ -16,5 +18,7 @@ pub(crate) async fn run(command: Command, shutdown: CancellationToken) -> anyhow
         Command::Postgres(args) => postgres::run(args, shutdown).await,
         Command::Proxy(args) => proxy::run(args, shutdown).await,
         Command::Fault(args) => fault::run(args, shutdown).await,
+        Command::Listen(args) => listen::run(args, shutdown).await,
+        Command::Serve(args) => serve::run(args, shutdown).await,
     }
 }

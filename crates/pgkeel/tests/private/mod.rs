@@ -1,4 +1,9 @@
-//! Tests that run `pgkeel postgres`, each with a server of its own.
+//! Tests that run the binary against a server of their own (they stop, kill or fault it).
 
+mod listen_cmd;
 mod postgres_cmd;
 mod proxy_cmd;
+mod proxy_support;
+mod serve_cmd;
+mod serve_faults;
+mod serve_support;

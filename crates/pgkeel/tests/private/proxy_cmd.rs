@@ -1,65 +1,11 @@
 //! `pgkeel proxy` and `pgkeel fault` as a user drives them from a shell.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 use pgkeel_embedded::harness::private_cluster;
 
+use super::proxy_support::RunningProxy;
 use crate::common::{pgkeel, psql_result};
-
-struct RunningProxy {
-    child: Child,
-    listen: String,
-    control: String,
-}
-
-impl RunningProxy {
-    fn start(upstream: &str, extra: &[&str]) -> Self {
-        let mut child = pgkeel()
-            .args(["proxy", "--upstream", upstream, "--control", "127.0.0.1:0"])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut value = |key: &str| {
-            let mut line = String::new();
-            stdout.read_line(&mut line).unwrap();
-            line.trim_end()
-                .strip_prefix(&format!("{key}="))
-                .unwrap_or_else(|| panic!("expected {key}=..., got {line:?}"))
-                .to_owned()
-        };
-        let listen = value("PGKEEL_PROXY");
-        let control = value("PGKEEL_CONTROL");
-        RunningProxy {
-            child,
-            listen,
-            control,
-        }
-    }
-
-    fn fault(&self, args: &[&str]) -> std::process::Output {
-        pgkeel()
-            .arg("fault")
-            .args(args)
-            .env("PGKEEL_CONTROL", &self.control)
-            .output()
-            .unwrap()
-    }
-
-    fn url(&self) -> String {
-        format!("postgres://postgres@{}/postgres", self.listen)
-    }
-}
-
-impl Drop for RunningProxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
