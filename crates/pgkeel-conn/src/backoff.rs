@@ -36,6 +36,14 @@ impl Backoff {
     }
 }
 
+/// The delay before retry number `attempt` while the server says it is starting up (57P03):
+/// it listens already and becomes ready within milliseconds to seconds, so retries start at
+/// 10 ms and double to at most 250 ms instead of following the (longer) recovery backoff.
+pub(crate) fn starting_up_delay(attempt: u32) -> Duration {
+    let exponent = attempt.saturating_sub(1).min(5);
+    Duration::from_millis(10 << exponent).min(Duration::from_millis(250))
+}
+
 /// A small random source for jitter (xorshift, seeded from the clock and a counter).
 #[derive(Debug, Clone)]
 pub(crate) struct Jitter(u64);
@@ -77,6 +85,8 @@ mod tests {
         assert_eq!(plain, vec![100, 200, 400, 800, 1000, 1000]);
         assert_eq!(b.delay(3, 1.0), Duration::from_millis(200));
         assert_eq!(b.delay(u32::MAX, 0.0), Duration::from_secs(1));
+        let starting: Vec<u128> = (1..=7).map(|a| starting_up_delay(a).as_millis()).collect();
+        assert_eq!(starting, vec![10, 20, 40, 80, 160, 250, 250]);
         let mut j = Jitter::new();
         assert!((0..1000).map(|_| j.next()).all(|r| (0.0..1.0).contains(&r)));
     }

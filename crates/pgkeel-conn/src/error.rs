@@ -161,6 +161,12 @@ impl Error {
         self.as_postgres().and_then(|e| e.code()).map(|c| c.code())
     }
 
+    /// The server refused the session because it is starting up, shutting down or not yet
+    /// accepting connections in recovery (SQLSTATE 57P03): it listens, so retry soon.
+    pub fn is_server_starting(&self) -> bool {
+        self.code() == Some("57P03")
+    }
+
     /// The underlying tokio-postgres error, if any.
     pub fn as_postgres(&self) -> Option<&tokio_postgres::Error> {
         match self.kind() {

@@ -1,7 +1,7 @@
 //! The one recovery worker of a pool. It owns the sentinel connection, publishes `Health`, and
 //! walks Starting → Ready ⇄ Recovering (or Fatal): on a loss it flushes the pool, reconnects
-//! with exponential backoff and jitter (and a cheap probe that starts the attempt as soon as
-//! the server listens again), runs every reconnect hook, and only then says Ready. Signals
+//! with exponential backoff and jitter (a cheap probe starts the attempt as soon as the server
+//! listens again, and a server that says it is starting up is asked again within milliseconds), runs every reconnect hook, and only then says Ready. Signals
 //! from callers are coalesced: however many ask, one worker recovers.
 
 use std::sync::Arc;
@@ -11,7 +11,7 @@ use ::metrics::{counter, gauge, histogram};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-use crate::backoff::Jitter;
+use crate::backoff::{Jitter, starting_up_delay};
 use crate::config::PoolConfig;
 use crate::error::{Error, Kind};
 use crate::health::Health;
@@ -86,6 +86,7 @@ pub(crate) async fn supervise(shared: Arc<Shared>, mut signals: mpsc::UnboundedR
     let mut lost: Option<(SystemTime, Instant, String)> = None;
     loop {
         let mut attempt: u32 = 0;
+        let mut starting_attempt: u32 = 0;
         let sentinel = loop {
             if shared.shutdown.is_cancelled() {
                 return;
@@ -105,7 +106,13 @@ pub(crate) async fn supervise(shared: Arc<Shared>, mut signals: mpsc::UnboundedR
                     attempt += 1;
                     counter!(telemetry::ATTEMPT_FAILURES, "pool" => name.clone()).increment(1);
                     Counters::bump(&shared.counters.attempt_failures);
-                    let delay = shared.config.backoff.delay(attempt, jitter.next());
+                    let mut delay = shared.config.backoff.delay(attempt, jitter.next());
+                    if error.is_server_starting() {
+                        starting_attempt += 1;
+                        delay = delay.min(starting_up_delay(starting_attempt));
+                    } else {
+                        starting_attempt = 0;
+                    }
                     let next_retry_at = Some(Instant::now() + delay);
                     let last_error = error.to_string();
                     tracing::warn!(

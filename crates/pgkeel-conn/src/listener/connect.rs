@@ -17,8 +17,13 @@ pub(super) type PgConnection = tokio_postgres::Connection<Socket, NoTlsStream>;
 #[derive(Debug)]
 pub(super) enum Failure {
     /// Try again after the backoff. `refused`: nothing listens at the address (the fast probe
-    /// can tell when something does again).
-    Retry { cause: String, refused: bool },
+    /// can tell when something does again). `starting`: the server listens but is starting up
+    /// (57P03), so try again within milliseconds.
+    Retry {
+        cause: String,
+        refused: bool,
+        starting: bool,
+    },
     /// Retrying cannot help.
     Fatal(Error),
 }
@@ -33,6 +38,7 @@ pub(super) async fn connect(config: &PoolConfig) -> Result<(Client, PgConnection
             return Err(Failure::Retry {
                 cause: Error::new(Kind::ConnectTimeout(config.connect_timeout)).to_string(),
                 refused: false,
+                starting: false,
             });
         }
     };
@@ -40,6 +46,8 @@ pub(super) async fn connect(config: &PoolConfig) -> Result<(Client, PgConnection
         ErrorClass::Transient | ErrorClass::Discard | ErrorClass::FlushPool => {
             Err(Failure::Retry {
                 refused: is_refused(&error),
+                starting: error.code()
+                    == Some(&tokio_postgres::error::SqlState::CANNOT_CONNECT_NOW),
                 cause: describe(&error),
             })
         }

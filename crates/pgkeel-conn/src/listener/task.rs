@@ -15,7 +15,7 @@ use super::outbox::Outbox;
 use super::probe;
 use super::session::{self, End};
 use super::stats::Shared;
-use crate::backoff::Jitter;
+use crate::backoff::{Jitter, starting_up_delay};
 use crate::config::PoolConfig;
 use crate::error::{Error, Kind};
 
@@ -87,6 +87,7 @@ async fn supervise(ctx: &mut Ctx) -> Option<Error> {
     let name = ctx.config.name.clone();
     let mut jitter = Jitter::new();
     let mut attempt: u32 = 0;
+    let mut starting_attempt: u32 = 0;
     loop {
         let connected = tokio::select! {
             biased;
@@ -94,7 +95,7 @@ async fn supervise(ctx: &mut Ctx) -> Option<Error> {
             connected = connect::connect(&ctx.config) => connected,
         };
         // Why this round failed, for the retry's log line (`None`: the loss was logged).
-        let (cause, refused) = match connected {
+        let (cause, refused, starting) = match connected {
             Ok((client, connection)) => match session::run(ctx, client, connection).await {
                 End::Stopped => return None,
                 End::Fatal(error) => {
@@ -112,21 +113,31 @@ async fn supervise(ctx: &mut Ctx) -> Option<Error> {
                         cause = %cause,
                         "listener connection lost; notifications may be missed until it listens again"
                     );
-                    (None, false)
+                    (None, false, false)
                 }
                 End::Lost {
                     cause,
                     listened: false,
-                } => (Some(cause), false),
+                } => (Some(cause), false, false),
             },
             Err(Failure::Fatal(error)) => {
                 tracing::error!(listener = %name, error = %error, "listener gives up");
                 return Some(error);
             }
-            Err(Failure::Retry { cause, refused }) => (Some(cause), refused),
+            Err(Failure::Retry {
+                cause,
+                refused,
+                starting,
+            }) => (Some(cause), refused, starting),
         };
         attempt = attempt.saturating_add(1);
-        let delay = ctx.config.backoff.delay(attempt, jitter.next());
+        let mut delay = ctx.config.backoff.delay(attempt, jitter.next());
+        if starting {
+            starting_attempt += 1;
+            delay = delay.min(starting_up_delay(starting_attempt));
+        } else {
+            starting_attempt = 0;
+        }
         let probing = refused && ctx.config.fast_probe.is_some();
         let delay_ms = delay.as_millis() as u64;
         match cause {
