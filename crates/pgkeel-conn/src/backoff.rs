@@ -46,10 +46,17 @@ pub(crate) fn starting_up_delay(attempt: u32) -> Duration {
 
 /// A small random source for jitter (xorshift, seeded from the clock and a counter).
 #[derive(Debug, Clone)]
-pub(crate) struct Jitter(u64);
+pub struct Jitter(u64);
+
+impl Default for Jitter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 
 impl Jitter {
-    pub(crate) fn new() -> Self {
+    /// A source seeded from the clock, the process id and a counter.
+    pub fn new() -> Self {
         use std::sync::atomic::{AtomicU64, Ordering};
         static SALT: AtomicU64 = AtomicU64::new(0x9E37_79B9_7F4A_7C15);
         let now = std::time::SystemTime::now()
@@ -60,7 +67,9 @@ impl Jitter {
         Jitter((now ^ salt ^ u64::from(std::process::id())) | 1)
     }
 
-    pub(crate) fn next(&mut self) -> f64 {
+    /// A random fraction in [0, 1).
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> f64 {
         let mut x = self.0;
         x ^= x << 13;
         x ^= x >> 7;

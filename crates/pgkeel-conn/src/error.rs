@@ -62,7 +62,7 @@ pub(crate) enum Kind {
 
 /// A tokio-postgres error in full: the server's severity, message, SQLSTATE, detail and hint,
 /// or the chain of causes (e.g. "error connecting to server: Connection refused (os error 111)").
-pub(crate) fn describe(error: &tokio_postgres::Error) -> String {
+pub fn describe(error: &tokio_postgres::Error) -> String {
     if let Some(db) = error.as_db_error() {
         let mut text = format!(
             "{}: {} (SQLSTATE {})",

@@ -19,10 +19,10 @@ mod stats;
 mod supervisor;
 pub mod telemetry;
 
-pub use backoff::Backoff;
+pub use backoff::{Backoff, Jitter};
 pub use class::{Classifier, ErrorClass};
 pub use config::PoolConfig;
-pub use error::Error;
+pub use error::{Error, describe as describe_postgres};
 pub use health::Health;
 pub use hooks::HookError;
 pub use op_error::OpError;

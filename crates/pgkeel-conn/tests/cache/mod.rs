@@ -128,17 +128,19 @@ async fn a_change_during_a_reload_causes_exactly_one_more_reload() {
     setup(&db).await;
     let a = instance(pool(&db.url(), "cache-a"), Duration::from_secs(60));
     // B's reloads announce themselves and wait at a gate the test opens.
-    let started = Arc::new(tokio::sync::Notify::new());
+    // Counts reload starts (a Notify would keep a permit from a start-up reload).
+    let (started_tx, mut started) = tokio::sync::watch::channel(0u64);
+    let started_tx = Arc::new(started_tx);
     let (open, gate) = tokio::sync::watch::channel(true);
     let cache = Arc::new(Mutex::new(Vec::<String>::new()));
-    let (announce, target) = (Arc::clone(&started), Arc::clone(&cache));
+    let (announce, target) = (Arc::clone(&started_tx), Arc::clone(&cache));
     let mut config = CacheSyncConfig::new("flags");
     config.poll = Duration::from_secs(60);
     let b = CacheSync::start(pool(&db.url(), "cache-b"), config, move |conn| {
         let (announce, target, mut gate) =
             (Arc::clone(&announce), Arc::clone(&target), gate.clone());
         async move {
-            announce.notify_one();
+            announce.send_modify(|n| *n += 1);
             while !*gate.borrow_and_update() {
                 gate.changed().await?;
             }
@@ -155,11 +157,13 @@ async fn a_change_during_a_reload_causes_exactly_one_more_reload() {
     // Start-up reloads (initial request, first LISTEN) finish while the gate is open.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let settled = b.sync.reloads();
+    let starts = *started.borrow_and_update();
     open.send_replace(false);
     let first = publish(&a, "one").await;
-    tokio::time::timeout(LIVENESS, started.notified())
+    tokio::time::timeout(LIVENESS, started.wait_for(|n| *n > starts))
         .await
-        .expect("no reload after the first hint");
+        .expect("no reload after the first hint")
+        .unwrap();
     // B is inside a reload now; two more changes arrive.
     publish(&a, "two").await;
     let last = publish(&a, "three").await;
