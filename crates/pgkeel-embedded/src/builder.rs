@@ -35,6 +35,7 @@ pub struct ClusterBuilder {
     pub(crate) data_dir: Option<PathBuf>,
     pub(crate) settings: BTreeMap<String, String>,
     pub(crate) password_role: Option<PasswordRole>,
+    pub(crate) auth_method: Option<String>,
     pub(crate) run_as_user: Option<String>,
     pub(crate) keep: bool,
     pub(crate) initdb_cache: bool,
@@ -53,6 +54,7 @@ impl Default for ClusterBuilder {
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect(),
             password_role: None,
+            auth_method: None,
             run_as_user: None,
             keep: false,
             initdb_cache: true,
@@ -96,14 +98,33 @@ impl ClusterBuilder {
             .setting("full_page_writes", "off")
     }
 
-    /// Creates a superuser login role with this password and requires SCRAM-SHA-256 for every
-    /// TCP connection; [`Cluster::url`] then uses this role. The unix socket stays `trust`.
+    /// Creates a superuser login role with this password and requires SCRAM-SHA-256 (or the
+    /// [`ClusterBuilder::auth_method`]) for every TCP connection; [`Cluster::url`] then uses
+    /// this role. The unix socket stays `trust`.
     pub fn password_role(mut self, name: impl Into<String>, password: impl Into<String>) -> Self {
         self.password_role = Some(PasswordRole {
             name: name.into(),
             password: password.into(),
         });
         self
+    }
+
+    /// The `pg_hba.conf` method for TCP connections of the password role: `scram-sha-256`
+    /// (the default), `md5` (also sets `password_encryption=md5`, so the password is stored
+    /// as MD5 and the server really asks for MD5) or `password` (cleartext). Needs
+    /// [`ClusterBuilder::password_role`].
+    pub fn auth_method(mut self, method: impl Into<String>) -> Self {
+        self.auth_method = Some(method.into());
+        self
+    }
+
+    /// The TCP method of `pg_hba.conf`: `trust` without a password role.
+    pub(crate) fn tcp_auth_method(&self) -> &str {
+        match (&self.password_role, &self.auth_method) {
+            (None, _) => "trust",
+            (Some(_), Some(method)) => method,
+            (Some(_), None) => "scram-sha-256",
+        }
     }
 
     /// When running as root, run PostgreSQL as this user (default: `$PGKEEL_PG_USER`, else
@@ -181,6 +202,19 @@ impl ClusterBuilder {
             if role.password.is_empty() || role.password.contains('\0') {
                 return Err(Error::InvalidConfig(
                     "the password role needs a non-empty password without NUL bytes".to_owned(),
+                ));
+            }
+        }
+        if let Some(method) = &self.auth_method {
+            if !matches!(method.as_str(), "scram-sha-256" | "md5" | "password") {
+                return Err(Error::InvalidConfig(format!(
+                    "auth method `{method}` is not one of scram-sha-256, md5, password"
+                )));
+            }
+            if self.password_role.is_none() {
+                return Err(Error::InvalidConfig(
+                    "an auth method needs a password role (ClusterBuilder::password_role)"
+                        .to_owned(),
                 ));
             }
         }

@@ -56,6 +56,7 @@ impl Cluster {
 
     pub(crate) fn create(b: ClusterBuilder) -> Result<Self> {
         let begun = std::time::Instant::now();
+        let tcp_method = b.tcp_auth_method().to_owned();
         let binaries = match b.binaries {
             Some(binaries) => binaries,
             None => PgBinaries::find()?,
@@ -83,12 +84,17 @@ impl Cluster {
 
         tracing::debug!(elapsed = ?begun.elapsed(), "data directory ready");
         let hba_path = run_dir.join("pg_hba.conf");
-        hba::write(&hba_path, b.password_role.is_some())?;
+        hba::write(&hba_path, &tcp_method)?;
         let mut settings = b.settings;
         if b.password_role.is_some() {
+            let encryption = if tcp_method == "md5" {
+                "md5"
+            } else {
+                "scram-sha-256"
+            };
             settings
                 .entry("password_encryption".to_owned())
-                .or_insert_with(|| "scram-sha-256".to_owned());
+                .or_insert_with(|| encryption.to_owned());
         }
         settings.insert(
             "unix_socket_directories".to_owned(),

@@ -1,17 +1,13 @@
 //! The cluster's `pg_hba.conf` (kept in the run directory, never in the data directory): unix
-//! socket always `trust` (the admin connection relies on it), TCP `trust` or `scram-sha-256`.
+//! socket always `trust` (the admin connection relies on it), TCP `trust` or the password
+//! role's method (`scram-sha-256`, `md5`, `password`).
 
 use std::path::Path;
 
 use crate::error::{Error, Result};
 
-/// Writes the file; `tcp_password` selects SCRAM-SHA-256 for every TCP connection.
-pub(crate) fn write(path: &Path, tcp_password: bool) -> Result<()> {
-    let tcp = if tcp_password {
-        "scram-sha-256"
-    } else {
-        "trust"
-    };
+/// Writes the file; `tcp` is the method of every TCP connection.
+pub(crate) fn write(path: &Path, tcp: &str) -> Result<()> {
     let text = format!(
         "# Written by pgkeel-embedded; replaced on every start.\n\
          local all         all                trust\n\
