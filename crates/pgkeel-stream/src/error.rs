@@ -1,0 +1,101 @@
+//! The stream's error: an opaque value with predicates (`is_fatal()`, `is_transient()`).
+//! Fatal errors stop the stream with a message naming the cause and the fix; transient ones
+//! make it reconnect and resume from the slot.
+
+use std::sync::Arc;
+
+/// Why the change stream failed.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error(transparent)]
+pub struct Error(Arc<Kind>);
+
+#[derive(Debug, thiserror::Error)]
+enum Kind {
+    #[error("replication connection: {0}")]
+    Replication(crate::repl::ReplError),
+    #[error("malformed pgoutput data: {0}")]
+    Decode(crate::pgoutput::DecodeError),
+    #[error("unexpected replication data: {0}")]
+    Protocol(String),
+    #[error("{context}: {}", pgkeel_conn::describe_postgres(source))]
+    Postgres {
+        context: String,
+        fatal: bool,
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    #[error("{0}")]
+    Setup(String),
+    #[error("{0}")]
+    Sink(crate::sink::SinkError),
+    #[error("stopped")]
+    Stopped,
+}
+
+impl Error {
+    pub(crate) fn protocol(message: impl Into<String>) -> Self {
+        Error(Arc::new(Kind::Protocol(message.into())))
+    }
+
+    /// A setup problem the user must fix (missing publication or slot, invalidated slot, bad
+    /// options): fatal.
+    pub(crate) fn setup(message: impl Into<String>) -> Self {
+        Error(Arc::new(Kind::Setup(message.into())))
+    }
+
+    pub(crate) fn stopped() -> Self {
+        Error(Arc::new(Kind::Stopped))
+    }
+
+    /// A failed query on an ordinary connection (setup, heartbeat, status). Fatal when its
+    /// SQLSTATE says retrying cannot help.
+    pub(crate) fn postgres(context: impl Into<String>, source: tokio_postgres::Error) -> Self {
+        let fatal =
+            pgkeel_conn::Classifier::new().classify(&source) == pgkeel_conn::ErrorClass::Fatal;
+        Error(Arc::new(Kind::Postgres {
+            context: context.into(),
+            fatal,
+            source,
+        }))
+    }
+
+    /// Retrying cannot help: the user must change something (credentials, slot, publication,
+    /// options), or the stream was stopped.
+    pub fn is_fatal(&self) -> bool {
+        match &*self.0 {
+            Kind::Replication(e) => e.is_fatal(),
+            Kind::Postgres { fatal, .. } => *fatal,
+            Kind::Setup(_) | Kind::Decode(_) | Kind::Protocol(_) => true,
+            Kind::Sink(e) => e.is_cancelled(),
+            Kind::Stopped => true,
+        }
+    }
+
+    /// Reconnecting and resuming from the slot may help.
+    pub fn is_transient(&self) -> bool {
+        !self.is_fatal()
+    }
+
+    /// The stream was asked to stop (not a failure).
+    pub fn is_stopped(&self) -> bool {
+        matches!(&*self.0, Kind::Stopped)
+    }
+}
+
+impl From<crate::repl::ReplError> for Error {
+    fn from(e: crate::repl::ReplError) -> Self {
+        Error(Arc::new(Kind::Replication(e)))
+    }
+}
+
+impl From<crate::pgoutput::DecodeError> for Error {
+    fn from(e: crate::pgoutput::DecodeError) -> Self {
+        Error(Arc::new(Kind::Decode(e)))
+    }
+}
+
+impl From<crate::sink::SinkError> for Error {
+    fn from(e: crate::sink::SinkError) -> Self {
+        Error(Arc::new(Kind::Sink(e)))
+    }
+}

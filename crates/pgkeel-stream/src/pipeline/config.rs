@@ -1,0 +1,107 @@
+//! Settings of a change stream: where to connect, what to stream, how to deliver.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use pgkeel_conn::Backoff;
+
+use crate::error::Error;
+use crate::setup::{Spec, Tables};
+
+/// Everything `Stream::run` needs.
+#[derive(Debug, Clone)]
+pub struct StreamConfig {
+    /// The database (libpq URL or `key=value` DSN).
+    pub pg: tokio_postgres::Config,
+    /// Publication, slot, tables, create.
+    pub spec: Spec,
+    /// pgoutput protocol version; `None` picks the highest this server and these options
+    /// need (2 on PostgreSQL 14+, 3 with two-phase, 1 before 14).
+    pub proto_version: Option<u32>,
+    /// Let the server stream large in-progress transactions (protocol ≥ 2); they are
+    /// buffered here until they commit.
+    pub streaming: bool,
+    /// How often a standby status update is sent even when nothing happens (well inside the
+    /// server's `wal_sender_timeout`, 60 s by default).
+    pub status_interval: Duration,
+    /// How often a heartbeat message is written so the slot advances on a quiet database
+    /// (`None`: never).
+    pub heartbeat: Option<Duration>,
+    /// Most events handed to the sink at once.
+    pub max_batch_events: usize,
+    /// Most events held between the server and the sink; reading pauses when reached (one
+    /// transaction larger than this is still taken whole).
+    pub max_buffered_events: usize,
+    /// Reconnect delays.
+    pub backoff: Backoff,
+    /// Retry delays of a failing sink.
+    pub sink_backoff: Backoff,
+    /// Time given to the sink to take what is buffered when the stream stops.
+    pub shutdown_grace: Duration,
+}
+
+impl StreamConfig {
+    /// Defaults for `url`, `slot` and `publication`: an existing publication, no creation,
+    /// streaming on, status every 10 s, heartbeat every 30 s, batches of up to 5000 events,
+    /// 100 000 events buffered, reconnect backoff 100 ms doubling to 10 s.
+    pub fn new(url: &str, slot: &str, publication: &str) -> Result<Self, Error> {
+        let pg = tokio_postgres::Config::from_str(url).map_err(|e| {
+            Error::setup(format!(
+                "the database URL does not parse ({e}); expected postgres://user:password@host:port/dbname \
+                 or 'host=... port=... user=... dbname=...'"
+            ))
+        })?;
+        for (what, name) in [("slot", slot), ("publication", publication)] {
+            if name.is_empty() || name.len() > 63 {
+                return Err(Error::setup(format!(
+                    "the {what} name {name:?} must have 1 to 63 characters"
+                )));
+            }
+        }
+        if !slot
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        {
+            return Err(Error::setup(format!(
+                "the slot name {slot:?} may contain only lower-case letters, digits and \
+                 underscores (a PostgreSQL rule)"
+            )));
+        }
+        Ok(StreamConfig {
+            pg,
+            spec: Spec {
+                slot: slot.to_owned(),
+                publication: publication.to_owned(),
+                tables: Tables::Existing,
+                create: false,
+                two_phase: false,
+            },
+            proto_version: None,
+            streaming: true,
+            status_interval: Duration::from_secs(10),
+            heartbeat: Some(Duration::from_secs(30)),
+            max_batch_events: 5000,
+            max_buffered_events: 100_000,
+            backoff: Backoff {
+                base: Duration::from_millis(100),
+                cap: Duration::from_secs(10),
+                jitter: 0.3,
+            },
+            sink_backoff: Backoff {
+                base: Duration::from_millis(100),
+                cap: Duration::from_secs(10),
+                jitter: 0.3,
+            },
+            shutdown_grace: Duration::from_secs(10),
+        })
+    }
+
+    /// The protocol version for a server of `server_version_num`.
+    pub(crate) fn protocol_for(&self, server_version_num: u32) -> u32 {
+        self.proto_version.unwrap_or(match server_version_num {
+            v if v < 140_000 => 1,
+            _ if self.spec.two_phase => 3,
+            _ => 2,
+        })
+    }
+}

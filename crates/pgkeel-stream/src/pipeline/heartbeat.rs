@@ -1,0 +1,44 @@
+//! Heartbeats: a non-transactional logical message written every interval on an ordinary
+//! connection, so the slot advances even when the published tables are quiet while other
+//! WAL grows (the message passes through the stream, which confirms its position).
+
+use std::time::Duration;
+
+use tokio_postgres::NoTls;
+use tokio_util::sync::CancellationToken;
+
+use crate::assemble::HEARTBEAT_PREFIX;
+
+/// Writes a heartbeat every `every` until cancelled; failures are logged and retried at the
+/// next tick (the stream itself notices a lost database).
+pub(crate) async fn run(pg: tokio_postgres::Config, every: Duration, cancel: CancellationToken) {
+    let sql = format!("SELECT pg_logical_emit_message(false, '{HEARTBEAT_PREFIX}', '')");
+    let mut client: Option<tokio_postgres::Client> = None;
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        if client.as_ref().is_none_or(|c| c.is_closed()) {
+            client = match pg.connect(NoTls).await {
+                Ok((c, connection)) => {
+                    tokio::spawn(connection);
+                    Some(c)
+                }
+                Err(e) => {
+                    tracing::debug!(error = %pgkeel_conn::describe_postgres(&e), "heartbeat: cannot connect");
+                    continue;
+                }
+            };
+        }
+        if let Some(c) = &client
+            && let Err(e) = c.batch_execute(&sql).await
+        {
+            tracing::debug!(error = %pgkeel_conn::describe_postgres(&e), "heartbeat failed");
+            client = None;
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! Our own logical replication client, on `pgkeel-wire` framing and `postgres-protocol`
+//! authentication: connect in `replication=database` mode (TCP or unix socket; trust,
+//! password, MD5, SCRAM-SHA-256), run IDENTIFY_SYSTEM and slot commands, stream a slot with
+//! pgoutput, and report write/flush/apply positions separately.
+//!
+//! ```no_run
+//! use pgkeel_stream::Lsn;
+//! use pgkeel_stream::repl::{CreateSlot, ReplConfig, ReplicationConnection, publication_names};
+//!
+//! # async fn run() -> Result<(), pgkeel_stream::repl::ReplError> {
+//! let config: ReplConfig = "postgres://app@127.0.0.1:5432/app".parse()?;
+//! let mut client = ReplicationConnection::connect(&config).await?;
+//! client.create_logical_slot("app_slot", CreateSlot::default()).await?;
+//! let options = [
+//!     ("proto_version".to_owned(), "1".to_owned()),
+//!     ("publication_names".to_owned(), publication_names(&["app_pub"])),
+//! ];
+//! let mut stream = client.start_logical("app_slot", Lsn::ZERO, &options).await?;
+//! let message = stream.recv().await?;
+//! # Ok(()) }
+//! ```
+
+use std::future::Future;
+
+mod auth;
+mod commands;
+mod config;
+mod connection;
+mod db_error;
+mod error;
+mod feedback;
+mod message;
+mod quote;
+mod reader;
+mod rows;
+mod socket;
+mod stream;
+mod transport;
+
+pub use commands::{CreateSlot, PGOUTPUT, SlotCreated, SystemInfo};
+pub use config::{
+    DEFAULT_APPLICATION_NAME, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_MESSAGE_LEN, ReplConfig, Target,
+};
+pub use connection::ReplicationConnection;
+pub use db_error::DbError;
+pub use error::ReplError;
+pub use feedback::{Feedback, STATUS_UPDATE_LEN, pg_timestamp};
+pub use message::ReplicationMessage;
+pub use quote::{publication_names, quote_ident, quote_literal};
+pub use rows::{Row, Rows};
+pub use stream::ReplicationStream;
+
+use crate::lsn::Lsn;
+
+/// What the change pipeline needs from a replication stream, so another client can be
+/// plugged in. [`ReplicationStream`] implements it.
+pub trait ChangeSource: Send {
+    /// The next message; must be cancel-safe (the pipeline selects on it beside timers).
+    fn recv(&mut self) -> impl Future<Output = Result<ReplicationMessage, ReplError>> + Send;
+
+    /// The positions the next status update reports.
+    fn feedback(&self) -> Feedback;
+
+    /// Received up to `lsn`; never moves backwards.
+    fn advance_write(&mut self, lsn: Lsn);
+
+    /// Durable up to `lsn` (the slot's confirmed position follows it); never moves backwards.
+    fn advance_flush(&mut self, lsn: Lsn);
+
+    /// Applied up to `lsn`; never moves backwards.
+    fn advance_apply(&mut self, lsn: Lsn);
+
+    /// Sends the current positions to the server.
+    fn send_status(
+        &mut self,
+        reply_requested: bool,
+    ) -> impl Future<Output = Result<(), ReplError>> + Send;
+
+    /// Ends the stream gracefully, reporting the positions a last time.
+    fn finish(self) -> impl Future<Output = Result<(), ReplError>> + Send
+    where
+        Self: Sized;
+}
+
+impl ChangeSource for ReplicationStream {
+    fn recv(&mut self) -> impl Future<Output = Result<ReplicationMessage, ReplError>> + Send {
+        ReplicationStream::recv(self)
+    }
+
+    fn feedback(&self) -> Feedback {
+        *ReplicationStream::feedback(self)
+    }
+
+    fn advance_write(&mut self, lsn: Lsn) {
+        ReplicationStream::advance_write(self, lsn);
+    }
+
+    fn advance_flush(&mut self, lsn: Lsn) {
+        ReplicationStream::advance_flush(self, lsn);
+    }
+
+    fn advance_apply(&mut self, lsn: Lsn) {
+        ReplicationStream::advance_apply(self, lsn);
+    }
+
+    fn send_status(
+        &mut self,
+        reply_requested: bool,
+    ) -> impl Future<Output = Result<(), ReplError>> + Send {
+        ReplicationStream::send_status(self, reply_requested)
+    }
+
+    fn finish(self) -> impl Future<Output = Result<(), ReplError>> + Send {
+        ReplicationStream::finish(self)
+    }
+}
