@@ -7,6 +7,7 @@ use crate::cmd::listen::ListenArgs;
 use crate::cmd::postgres::PostgresArgs;
 use crate::cmd::proxy::ProxyArgs;
 use crate::cmd::serve::ServeArgs;
+use crate::cmd::stream::StreamArgs;
 use crate::logging::LogFormat;
 
 /// Keep Postgres-backed services working, and consistent, when the database connection fails —
@@ -39,4 +40,6 @@ pub(crate) enum Command {
     Listen(ListenArgs),
     #[allow(missing_docs)]
     Serve(ServeArgs),
+    #[allow(missing_docs)]
+    Stream(StreamArgs),
 }

@@ -7,6 +7,7 @@ mod http_client;
 mod logging;
 mod serve;
 mod shutdown;
+mod stream;
 
 use std::process::ExitCode;
 

@@ -5,6 +5,7 @@ pub(crate) mod listen;
 pub(crate) mod postgres;
 pub(crate) mod proxy;
 pub(crate) mod serve;
+pub(crate) mod stream;
 
 use std::process::ExitCode;
 
@@ -20,5 +21,6 @@ pub(crate) async fn run(command: Command, shutdown: CancellationToken) -> anyhow
         Command::Fault(args) => fault::run(args, shutdown).await,
         Command::Listen(args) => listen::run(args, shutdown).await,
         Command::Serve(args) => serve::run(args, shutdown).await,
+        Command::Stream(args) => stream::run(args, shutdown).await,
     }
 }

@@ -7,3 +7,4 @@ mod proxy_support;
 mod serve_cmd;
 mod serve_faults;
 mod serve_support;
+mod stream_cmd;

@@ -1,0 +1,276 @@
+//! `pgkeel stream` as a user runs it: into a file, through a proxy that kills its
+//! replication connection 50+ times while a writer commits 20 000 rows, and `kill -9` in the
+//! middle followed by a restart: every row arrives at least once, in commit order. Also the
+//! fatal setup errors, `status` and `drop`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use pgkeel_embedded::harness::private_cluster;
+use pgkeel_proxy::{Endpoint, Proxy, ProxyConfig};
+
+const ROWS: i32 = 20_000;
+
+fn stream_command(url: &str, file: &Path, log: &Path) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_pgkeel"));
+    cmd.env_remove("RUST_LOG")
+        .args([
+            "stream",
+            "--database-url",
+            url,
+            "--slot",
+            "cdc",
+            "--publication",
+            "cdc",
+        ])
+        .args(["--tables", "rows", "--create", "--status-interval", "200ms"])
+        .arg("--sink")
+        .arg(format!("file:{}", file.display()))
+        .stdout(Stdio::null())
+        .stderr(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(log)
+                .unwrap(),
+        )
+        .kill_on_drop(true);
+    cmd
+}
+
+/// Every (commit_lsn, ordinal, id) line of the file, in file order (a torn last line after
+/// kill -9 is skipped; the restart appends after it).
+fn read_events(file: &Path) -> Vec<(String, u64, i64)> {
+    let text = std::fs::read_to_string(file).unwrap_or_default();
+    text.lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .map(|e| {
+            (
+                e["commit_lsn"].as_str().unwrap().to_owned(),
+                e["ordinal"].as_u64().unwrap(),
+                e["new"]["id"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn lsn(text: &str) -> u64 {
+    let (high, low) = text.split_once('/').unwrap();
+    (u64::from_str_radix(high, 16).unwrap() << 32) | u64::from_str_radix(low, 16).unwrap()
+}
+
+#[tokio::test]
+async fn every_row_arrives_through_50_killed_connections_and_a_kill_9() {
+    let cluster = tokio::task::spawn_blocking(|| private_cluster().start().unwrap())
+        .await
+        .unwrap();
+    let proxy = Proxy::start(ProxyConfig::new(Endpoint::Tcp(format!(
+        "127.0.0.1:{}",
+        cluster.port()
+    ))))
+    .await
+    .unwrap();
+    let proxied = format!(
+        "postgres://postgres@127.0.0.1:{}/postgres",
+        proxy.port().unwrap()
+    );
+    let (sql, connection) = tokio_postgres::connect(&cluster.url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    sql.batch_execute("CREATE TABLE rows (id int PRIMARY KEY)")
+        .await
+        .unwrap();
+    let dir = std::env::temp_dir().join(format!("pgkeel-stream-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (file, log) = (dir.join("events.jsonl"), dir.join("stream.log"));
+    let mut child = stream_command(&proxied, &file, &log).spawn().unwrap();
+    wait_active(&sql).await;
+
+    let (writer_sql, connection) = tokio_postgres::connect(&cluster.url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let writer = tokio::spawn(async move {
+        let mut rng = 0x2545_F491_4F6C_DD1D_u64;
+        let mut next = 1;
+        while next <= ROWS {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            let last = (next + (rng % 300) as i32).min(ROWS);
+            writer_sql
+                .execute(
+                    "INSERT INTO rows SELECT generate_series($1::int, $2::int)",
+                    &[&next, &last],
+                )
+                .await
+                .unwrap();
+            next = last + 1;
+            // About 8 s of writing, so the kills (and the kill -9) land while rows arrive.
+            tokio::time::sleep(Duration::from_millis(20 + rng % 80)).await;
+        }
+    });
+
+    let mut kills = 0;
+    let mut killed_process = false;
+    let mut rng = 0x9E37_79B9_7F4A_7C15_u64;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
+    loop {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        tokio::time::sleep(Duration::from_millis(50 + rng % 150)).await;
+        if kills < 50 || !writer.is_finished() {
+            for connection in proxy.connections() {
+                if proxy.kill_connection(connection.id) {
+                    kills += 1;
+                }
+            }
+        }
+        if kills >= 25 && !killed_process {
+            assert!(
+                !writer.is_finished(),
+                "the writer finished before the kill -9"
+            );
+            // kill -9 in the middle of the stream; the restart resumes from the slot.
+            child.start_kill().unwrap();
+            child.wait().await.unwrap();
+            killed_process = true;
+            child = stream_command(&proxied, &file, &log).spawn().unwrap();
+        }
+        if writer.is_finished() && kills >= 50 {
+            let ids: BTreeSet<i64> = read_events(&file).iter().map(|e| e.2).collect();
+            if ids.len() == ROWS as usize {
+                break;
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not every row arrived in time; log:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+    }
+    writer.await.unwrap();
+    assert!(kills >= 50 && killed_process);
+
+    let events = read_events(&file);
+    let ids: BTreeSet<i64> = events.iter().map(|e| e.2).collect();
+    assert_eq!(ids, (1..=i64::from(ROWS)).collect::<BTreeSet<_>>());
+    // In commit order: the first occurrence of each event never goes backwards, and a
+    // transaction's rows keep their ordinals.
+    let mut first: BTreeMap<(u64, u64), i64> = BTreeMap::new();
+    let mut last = (0, 0);
+    for (commit_lsn, ordinal, id) in &events {
+        let key = (lsn(commit_lsn), *ordinal);
+        match first.get(&key) {
+            Some(seen) => assert_eq!(seen, id, "the same event with different rows"),
+            None => {
+                assert!(key > last, "out of commit order: {key:?} after {last:?}");
+                last = key;
+                first.insert(key, *id);
+            }
+        }
+    }
+    println!(
+        "{} lines for {ROWS} rows ({} duplicates), {kills} connection kills, 1 kill -9",
+        events.len(),
+        events.len() - first.len()
+    );
+    // A clean stop: SIGTERM, exit 0.
+    let pid = child.id().unwrap() as i32;
+    // SAFETY: sending a signal to our own child process.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::kill(pid, libc::SIGTERM);
+    }
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "exit {status:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+    tokio::task::spawn_blocking(move || cluster.close().unwrap())
+        .await
+        .unwrap();
+}
+
+async fn wait_active(sql: &tokio_postgres::Client) {
+    for _ in 0..1200 {
+        let active = sql
+            .query_opt(
+                "SELECT active FROM pg_replication_slots WHERE slot_name = 'cdc'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .is_some_and(|r| r.get::<_, bool>(0));
+        if active {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the stream never started");
+}
+
+#[test]
+fn setup_errors_exit_1_with_the_cause_and_status_and_drop_work() {
+    let cluster = private_cluster().start().unwrap();
+    cluster
+        .admin_query("CREATE TABLE t (id int PRIMARY KEY)")
+        .unwrap();
+    let url = cluster.url();
+    let run = |args: &[&str]| {
+        crate::common::pgkeel()
+            .args(args)
+            .env("DATABASE_URL", &url)
+            .output()
+            .unwrap()
+    };
+    let missing = run(&["stream", "--slot", "nope", "--publication", "nope"]);
+    assert_eq!(missing.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        stderr.contains("publication \"nope\" does not exist") && stderr.contains("--create"),
+        "{stderr}"
+    );
+    // Create both, then stop at once (the slot and publication stay).
+    cluster
+        .admin_query("CREATE PUBLICATION cdc FOR TABLE t")
+        .unwrap();
+    cluster
+        .admin_query("SELECT pg_create_logical_replication_slot('cdc', 'pgoutput')")
+        .unwrap();
+    let status = run(&[
+        "stream",
+        "status",
+        "--slot",
+        "cdc",
+        "--publication",
+        "cdc",
+        "--json",
+    ]);
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(json["slot"]["active"], false);
+    assert_eq!(
+        json["publication"]["tables"],
+        serde_json::json!(["public.t"])
+    );
+    assert!(json["slot"]["lag_bytes"].as_i64().is_some());
+    let text = run(&["stream", "status", "--slot", "cdc", "--publication", "cdc"]);
+    assert!(String::from_utf8_lossy(&text.stdout).contains("confirmed flush"));
+    let dropped = run(&["stream", "drop", "--slot", "cdc", "--publication", "cdc"]);
+    assert!(dropped.status.success());
+    let rows = cluster
+        .admin_query("SELECT (SELECT count(*) FROM pg_replication_slots) + (SELECT count(*) FROM pg_publication)")
+        .unwrap();
+    assert_eq!(rows[0][0].as_deref(), Some("0"));
+    cluster.close().unwrap();
+}
