@@ -38,6 +38,9 @@ pub struct StreamConfig {
     pub sink_backoff: Backoff,
     /// Time given to the sink to take what is buffered when the stream stops.
     pub shutdown_grace: Duration,
+    /// Stop (cleanly, like a cancel) once the confirmed position reaches this LSN, as
+    /// `pg_recvlogical --endpos` does (`None`: run until cancelled).
+    pub stop_at: Option<crate::lsn::Lsn>,
 }
 
 impl StreamConfig {
@@ -93,6 +96,7 @@ impl StreamConfig {
                 jitter: 0.3,
             },
             shutdown_grace: Duration::from_secs(10),
+            stop_at: None,
         })
     }
 

@@ -67,6 +67,7 @@ pub async fn run(
         progress: Arc::clone(&progress),
         status_interval: config.status_interval,
         enqueued: Lsn::ZERO,
+        stop_at: config.stop_at,
     };
     let result = reconnect_loop(&config, &repl, proto_version, &mut shared, &cancel).await;
     heartbeat_cancel.cancel();

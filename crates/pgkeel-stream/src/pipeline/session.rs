@@ -26,6 +26,8 @@ pub(crate) struct Shared {
     pub(crate) durable: watch::Receiver<Lsn>,
     pub(crate) progress: Arc<Progress>,
     pub(crate) status_interval: Duration,
+    /// Stop once the confirmed position reaches this.
+    pub(crate) stop_at: Option<Lsn>,
     /// End LSN of the last transaction handed to delivery: anything up to it is not taken
     /// again after a reconnect.
     pub(crate) enqueued: Lsn,
@@ -62,6 +64,9 @@ pub(crate) async fn run(
     let mut last_status = tokio::time::Instant::now();
     let mut durable = shared.durable.clone();
     loop {
+        if reached_stop(&stream, shared) {
+            return Ok(End::Stopped(stream));
+        }
         let permits = match &pending {
             Some(txn) => txn.events.len().clamp(1, shared.max_buffered_events) as u32,
             None => 0,
@@ -146,6 +151,13 @@ fn confirm(
         stream.advance_flush(flush);
         stream.advance_apply(flush);
     }
+}
+
+/// True when the confirmed position reached `stop_at`.
+fn reached_stop(stream: &ReplicationStream, shared: &Shared) -> bool {
+    shared
+        .stop_at
+        .is_some_and(|stop| stream.feedback().flush >= stop)
 }
 
 async fn send_status(

@@ -155,3 +155,29 @@ async fn a_dropped_slot_while_streaming_stops_with_a_fatal_error() {
     assert!(error.is_fatal(), "{error}");
     assert!(error.to_string().contains("s_dropped"), "{error}");
 }
+
+#[tokio::test]
+async fn stop_at_ends_the_stream_once_everything_up_to_it_is_delivered() {
+    let db = TestDatabase::new();
+    let sql = client(&db.url()).await;
+    sql.batch_execute("CREATE TABLE t (id int PRIMARY KEY)").await.unwrap();
+    sql.batch_execute("CREATE PUBLICATION s_stop FOR TABLE t").await.unwrap();
+    sql.batch_execute("SELECT pg_create_logical_replication_slot('s_stop', 'pgoutput')")
+        .await
+        .unwrap();
+    sql.batch_execute("INSERT INTO t SELECT generate_series(1, 1000)")
+        .await
+        .unwrap();
+    let end = current_lsn(&sql).await;
+    let mut cfg = config(&db.url(), "s_stop", &["t"]);
+    cfg.spec.create = false;
+    cfg.stop_at = Some(end);
+    let mut stream = start(cfg);
+    let events = stream.collect(1000).await;
+    assert_eq!(events.len(), 1000);
+    // It ends by itself (no cancel), having confirmed at least `end`.
+    let result = tokio::time::timeout(PATIENCE, &mut stream.task).await.unwrap();
+    result.unwrap().unwrap();
+    assert!(confirmed(&sql, "s_stop").await >= end);
+    drop_slot(&sql, "s_stop").await;
+}

@@ -147,6 +147,11 @@ struct RunArgs {
     /// Most events buffered between server and sink before reading pauses.
     #[arg(long, value_name = "N", default_value_t = 100_000)]
     buffer: usize,
+
+    /// Exit (code 0) once everything up to this WAL position is delivered and confirmed,
+    /// like pg_recvlogical --endpos; e.g. the output of SELECT pg_current_wal_lsn().
+    #[arg(long, value_name = "LSN")]
+    stop_at: Option<pgkeel_stream::Lsn>,
 }
 
 pub(crate) async fn run(args: StreamArgs, shutdown: CancellationToken) -> anyhow::Result<ExitCode> {
@@ -182,6 +187,7 @@ async fn stream(args: RunArgs, shutdown: CancellationToken) -> anyhow::Result<Ex
     config.status_interval = args.status_interval.max(Duration::from_millis(100));
     config.max_batch_events = args.batch;
     config.max_buffered_events = args.buffer.max(args.batch);
+    config.stop_at = args.stop_at;
     if let Some(addr) = args.metrics_listen {
         crate::stream::metrics::serve(addr, shutdown.clone()).await?;
     }
