@@ -160,8 +160,12 @@ async fn a_dropped_slot_while_streaming_stops_with_a_fatal_error() {
 async fn stop_at_ends_the_stream_once_everything_up_to_it_is_delivered() {
     let db = TestDatabase::new();
     let sql = client(&db.url()).await;
-    sql.batch_execute("CREATE TABLE t (id int PRIMARY KEY)").await.unwrap();
-    sql.batch_execute("CREATE PUBLICATION s_stop FOR TABLE t").await.unwrap();
+    sql.batch_execute("CREATE TABLE t (id int PRIMARY KEY)")
+        .await
+        .unwrap();
+    sql.batch_execute("CREATE PUBLICATION s_stop FOR TABLE t")
+        .await
+        .unwrap();
     sql.batch_execute("SELECT pg_create_logical_replication_slot('s_stop', 'pgoutput')")
         .await
         .unwrap();
@@ -176,7 +180,9 @@ async fn stop_at_ends_the_stream_once_everything_up_to_it_is_delivered() {
     let events = stream.collect(1000).await;
     assert_eq!(events.len(), 1000);
     // It ends by itself (no cancel), having confirmed at least `end`.
-    let result = tokio::time::timeout(PATIENCE, &mut stream.task).await.unwrap();
+    let result = tokio::time::timeout(PATIENCE, &mut stream.task)
+        .await
+        .unwrap();
     result.unwrap().unwrap();
     assert!(confirmed(&sql, "s_stop").await >= end);
     drop_slot(&sql, "s_stop").await;
