@@ -8,6 +8,7 @@ use crate::cmd::postgres::PostgresArgs;
 use crate::cmd::proxy::ProxyArgs;
 use crate::cmd::serve::ServeArgs;
 use crate::cmd::stream::StreamArgs;
+use crate::cmd::work::WorkArgs;
 use crate::logging::LogFormat;
 
 /// Keep Postgres-backed services working, and consistent, when the database connection fails —
@@ -42,4 +43,6 @@ pub(crate) enum Command {
     Serve(ServeArgs),
     #[allow(missing_docs)]
     Stream(StreamArgs),
+    #[allow(missing_docs)]
+    Work(WorkArgs),
 }

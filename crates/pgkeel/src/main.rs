@@ -8,6 +8,7 @@ mod logging;
 mod serve;
 mod shutdown;
 mod stream;
+mod work;
 
 use std::process::ExitCode;
 

@@ -11,3 +11,4 @@
 mod common;
 mod postgres_cli;
 mod private;
+mod work_cmd;

@@ -6,6 +6,7 @@ pub(crate) mod postgres;
 pub(crate) mod proxy;
 pub(crate) mod serve;
 pub(crate) mod stream;
+pub(crate) mod work;
 
 use std::process::ExitCode;
 
@@ -22,5 +23,6 @@ pub(crate) async fn run(command: Command, shutdown: CancellationToken) -> anyhow
         Command::Listen(args) => listen::run(args, shutdown).await,
         Command::Serve(args) => serve::run(args, shutdown).await,
         Command::Stream(args) => stream::run(args, shutdown).await,
+        Command::Work(args) => work::run(args, shutdown).await,
     }
 }

@@ -1,0 +1,75 @@
+//! The parts of `pgkeel work`: `migrate` (here), `status`, `bench`.
+
+pub(crate) mod bench;
+pub(crate) mod status;
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::SystemTime;
+
+use anyhow::Context;
+
+use crate::cmd::work::MigrateArgs;
+
+/// Connects an ordinary session for the subcommands.
+pub(crate) async fn connect(url: &str) -> anyhow::Result<tokio_postgres::Client> {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .map_err(|e| anyhow::anyhow!(pgkeel_conn::describe_postgres(&e)))
+        .context("cannot connect to the database (check --database-url)")?;
+    tokio::spawn(connection);
+    Ok(client)
+}
+
+/// `pgkeel work migrate`.
+pub(crate) async fn migrate(args: MigrateArgs) -> anyhow::Result<ExitCode> {
+    let mut client = connect(&args.db.database_url).await?;
+    let migrated = pgkeel_work::migrate(&mut client)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .context("cannot migrate the pgkeel_work schema")?;
+    let names: Vec<&str> = migrated
+        .applied
+        .iter()
+        .filter_map(|v| {
+            pgkeel_work::migrate::MIGRATIONS
+                .iter()
+                .find(|m| m.0 == *v)
+                .map(|m| m.1)
+        })
+        .collect();
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let value = serde_json::json!({
+            "version": migrated.version,
+            "applied": migrated.applied,
+            "names": names,
+        });
+        writeln!(out, "{value}")?;
+    } else if migrated.applied.is_empty() {
+        writeln!(
+            out,
+            "pgkeel_work schema at version {}: up to date, nothing applied",
+            migrated.version
+        )?;
+    } else {
+        let list: Vec<String> = migrated
+            .applied
+            .iter()
+            .zip(&names)
+            .map(|(v, n)| format!("{v} ({n})"))
+            .collect();
+        writeln!(
+            out,
+            "pgkeel_work schema at version {}: applied {}",
+            migrated.version,
+            list.join(", ")
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A moment as RFC 3339 UTC with milliseconds.
+pub(crate) fn rfc3339(at: SystemTime) -> String {
+    humantime::format_rfc3339_millis(at).to_string()
+}
