@@ -70,6 +70,14 @@ impl Assembler {
         Self::default()
     }
 
+    /// An assembler that converts values of the given non-built-in types (see
+    /// [`crate::value::CustomType`]).
+    pub fn with_types(types: std::collections::HashMap<u32, crate::value::CustomType>) -> Self {
+        let mut assembler = Self::default();
+        assembler.relations.set_types(types);
+        assembler
+    }
+
     /// True when no transaction is partly received or prepared: the position may then move
     /// to the server's keepalive position.
     pub fn idle(&self) -> bool {

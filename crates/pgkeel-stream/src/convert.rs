@@ -9,18 +9,25 @@ use crate::error::Error;
 use crate::event::{Event, Op, Row};
 use crate::lsn::Lsn;
 use crate::pgoutput::{Datum, Message, Oid, OldTuple, Relation, Tuple};
-use crate::value;
+use crate::value::{self, CustomType, TypeLookup};
 
 /// Relations and types seen on this replication connection.
 #[derive(Debug, Default)]
 pub struct Relations {
     relations: HashMap<Oid, Relation>,
+    /// Types that are not built in (enums, domains, their arrays), read from pg_type at start.
+    types: HashMap<Oid, CustomType>,
 }
 
 impl Relations {
     /// Remembers a relation's layout (replacing an older one).
     pub fn insert(&mut self, relation: Relation) {
         self.relations.insert(relation.oid, relation);
+    }
+
+    /// Uses `types` to convert values of types that are not built in.
+    pub fn set_types(&mut self, types: HashMap<Oid, CustomType>) {
+        self.types = types;
     }
 
     /// Forgets everything (a new replication connection sends every layout again).
@@ -45,7 +52,7 @@ impl Relations {
             Message::Insert { relation, new, .. } => {
                 let rel = self.get(relation)?;
                 let mut event = table_event(blank(Op::Insert), rel);
-                let (row, _) = row(rel, &new, None)?;
+                let (row, _) = row(&self.types, rel, &new, None)?;
                 event.key = key(rel, &row);
                 event.new = Some(row);
                 Ok(vec![event])
@@ -59,10 +66,10 @@ impl Relations {
                     Some(OldTuple::Full(t)) => Some(t),
                     _ => None,
                 };
-                let (new_row, unchanged) = row(rel, &new, full_old)?;
+                let (new_row, unchanged) = row(&self.types, rel, &new, full_old)?;
                 event.key = key(rel, &new_row);
                 if let Some(old) = &old {
-                    event.old = Some(old_row(rel, old)?);
+                    event.old = Some(old_row(&self.types, rel, old)?);
                 }
                 event.new = Some(new_row);
                 event.unchanged_toast = unchanged;
@@ -71,7 +78,7 @@ impl Relations {
             Message::Delete { relation, old, .. } => {
                 let rel = self.get(relation)?;
                 let mut event = table_event(blank(Op::Delete), rel);
-                let old_row = old_row(rel, &old)?;
+                let old_row = old_row(&self.types, rel, &old)?;
                 event.key = key(rel, &old_row);
                 event.old = Some(old_row);
                 Ok(vec![event])
@@ -127,7 +134,12 @@ fn check_width(rel: &Relation, tuple: &Tuple) -> Result<(), Error> {
 }
 
 /// The row as JSON, and the unchanged TOAST columns that could not be filled from `old`.
-fn row(rel: &Relation, tuple: &Tuple, old: Option<&Tuple>) -> Result<(Row, Vec<String>), Error> {
+fn row(
+    types: &dyn TypeLookup,
+    rel: &Relation,
+    tuple: &Tuple,
+    old: Option<&Tuple>,
+) -> Result<(Row, Vec<String>), Error> {
     check_width(rel, tuple)?;
     let mut out = Row::new();
     let mut unchanged = Vec::new();
@@ -139,7 +151,7 @@ fn row(rel: &Relation, tuple: &Tuple, old: Option<&Tuple>) -> Result<(Row, Vec<S
         match datum {
             Datum::UnchangedToast => unchanged.push(column.name.clone()),
             other => {
-                out.insert(column.name.clone(), json(column.type_oid, other));
+                out.insert(column.name.clone(), json(types, column.type_oid, other));
             }
         }
     }
@@ -147,7 +159,7 @@ fn row(rel: &Relation, tuple: &Tuple, old: Option<&Tuple>) -> Result<(Row, Vec<S
 }
 
 /// The old row: every column for REPLICA IDENTITY FULL, the key columns for a key tuple.
-fn old_row(rel: &Relation, old: &OldTuple) -> Result<Row, Error> {
+fn old_row(types: &dyn TypeLookup, rel: &Relation, old: &OldTuple) -> Result<Row, Error> {
     let tuple = old.tuple();
     check_width(rel, tuple)?;
     let full = matches!(old, OldTuple::Full(_));
@@ -156,7 +168,7 @@ fn old_row(rel: &Relation, old: &OldTuple) -> Result<Row, Error> {
         .iter()
         .zip(tuple)
         .filter(|(column, datum)| (full || column.key) && !matches!(datum, Datum::UnchangedToast))
-        .map(|(column, datum)| (column.name.clone(), json(column.type_oid, datum)))
+        .map(|(column, datum)| (column.name.clone(), json(types, column.type_oid, datum)))
         .collect())
 }
 
@@ -175,10 +187,10 @@ fn key(rel: &Relation, row: &Row) -> Option<Row> {
     )
 }
 
-fn json(type_oid: Oid, datum: &Datum) -> Value {
+fn json(types: &dyn TypeLookup, type_oid: Oid, datum: &Datum) -> Value {
     match datum {
         Datum::Null | Datum::UnchangedToast => Value::Null,
-        Datum::Text(text) => value::to_json(type_oid, text),
+        Datum::Text(text) => value::to_json_with(type_oid, text, types),
         Datum::Binary(bytes) => Value::String(hex(bytes)),
     }
 }

@@ -37,7 +37,7 @@ pub async fn run(
     let mut config = config;
     config.pg = with_text_settings(&config.pg);
     let repl = ReplConfig::from_pg_config(&config.pg)?;
-    let server_version = prepare(&config).await?;
+    let (server_version, types) = prepare(&config).await?;
     let proto_version = config.protocol_for(server_version);
     let (durable_tx, durable_rx) = watch::channel(Lsn::ZERO);
     let (queue_tx, queue_rx) = mpsc::channel(4096);
@@ -68,6 +68,7 @@ pub async fn run(
         status_interval: config.status_interval,
         enqueued: Lsn::ZERO,
         stop_at: config.stop_at,
+        types,
     };
     let result = reconnect_loop(&config, &repl, proto_version, &mut shared, &cancel).await;
     heartbeat_cancel.cancel();
@@ -122,8 +123,16 @@ fn stream_flush(progress: &Progress) -> Lsn {
 }
 
 /// Checks and creates publication and slot (the slot via the replication connection);
-/// returns the server version number.
-async fn prepare(config: &StreamConfig) -> Result<u32, Error> {
+/// returns the server version number and the custom types.
+async fn prepare(
+    config: &StreamConfig,
+) -> Result<
+    (
+        u32,
+        std::collections::HashMap<u32, crate::value::CustomType>,
+    ),
+    Error,
+> {
     let (client, connection) = config
         .pg
         .connect(NoTls)
@@ -137,6 +146,7 @@ async fn prepare(config: &StreamConfig) -> Result<u32, Error> {
         .get(0);
     let version: u32 = version.parse().unwrap_or(0);
     let report = setup::prepare(&client, &config.spec).await?;
+    let types = setup::custom_types(&client).await?;
     for table in &report.without_identity {
         tracing::warn!(%table, "published table without a primary key or replica identity: PostgreSQL will refuse its updates and deletes (ALTER TABLE ... REPLICA IDENTITY FULL)");
     }
@@ -155,7 +165,7 @@ async fn prepare(config: &StreamConfig) -> Result<u32, Error> {
         )
         .await?;
     }
-    Ok(version)
+    Ok((version, types))
 }
 
 /// Connects and streams; on a transient error waits with backoff and again. Returns the

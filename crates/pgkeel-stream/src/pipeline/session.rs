@@ -26,6 +26,8 @@ pub(crate) struct Shared {
     pub(crate) durable: watch::Receiver<Lsn>,
     pub(crate) progress: Arc<Progress>,
     pub(crate) status_interval: Duration,
+    /// Types that are not built in, for typing values.
+    pub(crate) types: std::collections::HashMap<u32, crate::value::CustomType>,
     /// Stop once the confirmed position reaches this.
     pub(crate) stop_at: Option<Lsn>,
     /// End LSN of the last transaction handed to delivery: anything up to it is not taken
@@ -47,7 +49,7 @@ pub(crate) async fn run(
     cancel: &CancellationToken,
 ) -> Result<End, Error> {
     let mut decoder = Decoder::new(proto_version);
-    let mut assembler = Assembler::new();
+    let mut assembler = Assembler::with_types(shared.types.clone());
     let mut pending: Option<Transaction> = None;
     // The keepalive position confirmed while nothing was in flight.
     let mut idle_position = Lsn::ZERO;

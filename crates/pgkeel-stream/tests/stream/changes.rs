@@ -177,9 +177,11 @@ async fn values_are_typed_from_the_column_types() {
     let sql = client(&db.url()).await;
     sql.batch_execute(
         "CREATE TYPE mood AS ENUM ('happy', 'sad'); \
+         CREATE DOMAIN positive AS integer CHECK (VALUE > 0); \
          CREATE TABLE typed (id bigint PRIMARY KEY, small smallint, f double precision, \
            n numeric, yes boolean, t text, j jsonb, u uuid, ts timestamptz, d date, \
-           raw bytea, ints int[], texts text[], m mood, iv interval)",
+           raw bytea, ints int[], texts text[], m mood, iv interval, moods mood[], \
+           p positive)",
     )
     .await
     .unwrap();
@@ -190,7 +192,7 @@ async fn values_are_typed_from_the_column_types() {
          INSERT INTO typed VALUES (9007199254740993, -3, 0.1, 12345678901234567890.123456789, \
            true, 'x\"y', '{\"a\": [1, null]}', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', \
            '2026-11-22 11:00:00.5+01', '2026-11-22', '\\x00ff', '{1,NULL,3}', \
-           '{\"a,b\",NULL,\"NULL\"}', 'sad', '1 day 02:00:00')",
+           '{\"a,b\",NULL,\"NULL\"}', 'sad', '1 day 02:00:00', '{happy,sad}', 7)",
     )
     .await
     .unwrap();
@@ -211,6 +213,9 @@ async fn values_are_typed_from_the_column_types() {
     assert_eq!(row["texts"], json!(["a,b", null, "NULL"]));
     assert_eq!(row["m"], json!("sad"));
     assert_eq!(row["iv"], json!("1 day 02:00:00"));
+    // Types that are not built in, from pg_type: an array of an enum, a domain over integer.
+    assert_eq!(row["moods"], json!(["happy", "sad"]));
+    assert_eq!(row["p"], json!(7));
     stream.stop().await.unwrap();
     drop_slot(&sql, "s_typed").await;
 }
