@@ -26,27 +26,7 @@ OUT=${OUT:-"$ROOT/bench/results/proxy-$STAMP"}
 COMMAND="ROUNDS=$ROUNDS SECS=$SECS CLIENTS=$CLIENTS THREADS=$THREADS SCALE=$SCALE bench/proxy/run.sh"
 CLK_TCK=$(getconf CLK_TCK)
 
-log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() { log "error: $*"; exit 1; }
-
-# ---------------------------------------------------------------- cleanup of everything we start
-PIDS=()       # every background process we started, in start order
-cleanup() {
-    local rc=$? i pid n
-    trap - EXIT INT TERM
-    for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do   # proxies first, PostgreSQL last
-        pid=${PIDS[i]}
-        kill -TERM "$pid" 2>/dev/null || continue
-        for ((n = 0; n < 100; n++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    [[ $rc -eq 0 ]] || log "failed (exit $rc); partial results in $OUT"
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+. "$ROOT/bench/lib.sh"
 
 # ---------------------------------------------------------------- helpers
 # wait_line FILE PREFIX PID TIMEOUT_S: print the value after PREFIX on FILE's first matching line.
@@ -204,17 +184,7 @@ done
 } >"$OUT/meta.txt"
 ps -eo pid,pcpu,etime,args --sort=-pcpu | head -n 15 >"$OUT/ps-before.txt"
 
-# Note any compiler running during the measurement: on 2 cores it would distort the numbers.
-(
-    sp=
-    trap 'kill $sp 2>/dev/null; exit 0' TERM
-    while :; do
-        sleep 5 & sp=$!; wait "$sp"
-        busy=$(ps -eo pid=,comm= | grep -E ' (cargo|rustc|cc1|cc1plus|ld|ld\.lld|rustdoc|clippy-driver)$' || true)
-        [[ -z $busy ]] || printf '%s %s\n' "$(date -u +%H:%M:%S)" "$busy" >>"$OUT/interference.log"
-    done
-) &
-PIDS+=($!)
+watch_compilers
 
 # ---------------------------------------------------------------- one pgbench run
 printf 'scenario\tmode\tround\tpos\ttarget\tclients\tthreads\tstem\tproxy_user\tproxy_sys\tproxy_ctxt\tpg_user\tpg_sys\tpgbench_user\tpgbench_sys\tbusy_ticks\ttotal_ticks\n' >"$OUT/runs.tsv"

@@ -25,26 +25,8 @@ SKIP_BUILD=${SKIP_BUILD:-0}
 ALLOW_BUSY=${ALLOW_BUSY:-0}
 COMMAND="OUTAGES=$OUTAGES SEED=$SEED NOTIFIES=$NOTIFIES bench/recovery/run.sh"
 
-log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() { log "error: $*"; exit 1; }
+. "$ROOT/bench/lib.sh"
 
-# ---------------------------------------------------------------- cleanup of what we start
-PIDS=()
-cleanup() {
-    local rc=$? pid
-    trap - EXIT INT TERM
-    for pid in "${PIDS[@]}"; do
-        kill -TERM "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    [[ $rc -eq 0 ]] || log "failed (exit $rc); partial results in $OUT"
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-COMPILERS=' (cargo|rustc|cc1|cc1plus|ld|ld\.lld|rustdoc|clippy-driver)$'
 
 # ---------------------------------------------------------------- build
 cd "$ROOT"
@@ -83,15 +65,7 @@ mkdir -p "$OUT"
 } >"$OUT/machine.txt"
 cat "$OUT/machine.txt" >&2
 
-# Notes any compiler seen during the run (the report in stdout.txt says how busy the machine was).
-(
-    while :; do
-        sleep 5 & sp=$!; wait "$sp"
-        busy=$(ps -eo pid=,comm= | grep -E "$COMPILERS" || true)
-        [[ -z $busy ]] || printf '%s %s\n' "$(date -u +%H:%M:%S)" "$busy" >>"$OUT/interference.log"
-    done
-) &
-PIDS+=($!)
+watch_compilers
 
 # ---------------------------------------------------------------- run
 log "running: $COMMAND (results in $OUT)"

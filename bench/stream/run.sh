@@ -21,26 +21,7 @@ OUT=${OUT:-"$ROOT/bench/results/stream-$STAMP"}
 COMMAND="ROWS=$ROWS TXN_ROWS=$TXN_ROWS ROUNDS=$ROUNDS LAG_RATE=$LAG_RATE LAG_TXN_ROWS=$LAG_TXN_ROWS LAG_SECS=$LAG_SECS bench/stream/run.sh"
 PG_BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 
-log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() { log "error: $*"; exit 1; }
-
-PIDS=()
-cleanup() {
-    local rc=$? i pid n
-    trap - EXIT INT TERM
-    for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
-        pid=${PIDS[i]}
-        kill -TERM "$pid" 2>/dev/null || continue
-        for ((n = 0; n < 100; n++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    [[ $rc -eq 0 ]] || log "failed (exit $rc); partial results in $OUT"
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+. "$ROOT/bench/lib.sh"
 
 # ---------------------------------------------------------------- what we need
 cd "$ROOT"

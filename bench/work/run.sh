@@ -35,27 +35,7 @@ COMMAND="JOBS=$JOBS WORKERS=$WORKERS ROUNDS=$ROUNDS RATE=$RATE SECS=$SECS bench/
 [[ $QUEUES == "pgkeel graphile graphile016 procrastinate" ]] || COMMAND="QUEUES=\"$QUEUES\" $COMMAND"
 [[ $SCENARIOS == "drain rate" ]] || COMMAND="SCENARIOS=\"$SCENARIOS\" $COMMAND"
 
-log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() { log "error: $*"; exit 1; }
-
-# ---------------------------------------------------------------- cleanup of everything we start
-PIDS=()
-cleanup() {
-    local rc=$? i pid n
-    trap - EXIT INT TERM
-    for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
-        pid=${PIDS[i]}
-        kill -TERM "$pid" 2>/dev/null || continue
-        for ((n = 0; n < 100; n++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    [[ $rc -eq 0 ]] || log "failed (exit $rc); partial results in $OUT"
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+. "$ROOT/bench/lib.sh"
 
 # ---------------------------------------------------------------- what we need
 cd "$ROOT"
@@ -123,17 +103,7 @@ gw_version() { node -p "JSON.parse(require('fs').readFileSync('$NODE_DIR/node_mo
 } | tee "$OUT/machine.txt" >&2
 ps -eo pid,pcpu,etime,args --sort=-pcpu | head -n 15 >"$OUT/ps-before.txt"
 
-# Note any compiler running during the measurement: on 2 cores it distorts the numbers.
-(
-    sp=
-    trap 'kill $sp 2>/dev/null; exit 0' TERM
-    while :; do
-        sleep 5 & sp=$!; wait "$sp"
-        busy=$(ps -eo pid=,comm= | grep -E ' (cargo|rustc|cc1|cc1plus|ld|ld\.lld|rustdoc|clippy-driver)$' || true)
-        [[ -z $busy ]] || printf '%s %s\n' "$(date -u +%H:%M:%S)" "$(echo $busy)" >>"$OUT/interference.log"
-    done
-) &
-PIDS+=($!)
+watch_compilers
 
 # ---------------------------------------------------------------- one run
 machine_cpu() { awk '/^cpu /{t=0; for (i=2;i<=NF;i++) t+=$i; print t-$5-$6, t; exit}' /proc/stat; }
