@@ -1,18 +1,34 @@
 //! A bounds-checked reader over a message body: every read returns an error instead of
-//! panicking when the bytes run out.
+//! panicking when the bytes run out, and knows its byte offset for error messages.
 
 use crate::error::WireError;
 
-/// Reads big-endian integers and C strings from a byte slice.
+/// Reads big-endian integers, C strings and byte runs from a byte slice.
+///
+/// ```
+/// use pgkeel_wire::Cursor;
+///
+/// let mut cursor = Cursor::new(b"\x00\x02ab\x00", "Example");
+/// assert_eq!(cursor.i16().unwrap(), 2);
+/// assert_eq!(cursor.cstr().unwrap(), b"ab");
+/// assert!(cursor.is_empty());
+/// assert!(cursor.i32().is_err());
+/// ```
 #[derive(Debug, Clone)]
-pub(crate) struct Cursor<'a> {
+pub struct Cursor<'a> {
     buf: &'a [u8],
+    pos: usize,
     message: &'static str,
 }
 
 impl<'a> Cursor<'a> {
-    pub(crate) fn new(buf: &'a [u8], message: &'static str) -> Self {
-        Cursor { buf, message }
+    /// A cursor at the start of `buf`, the body of a `message` (named in errors).
+    pub fn new(buf: &'a [u8], message: &'static str) -> Self {
+        Cursor {
+            buf,
+            pos: 0,
+            message,
+        }
     }
 
     fn malformed(&self, reason: &'static str) -> WireError {
@@ -22,55 +38,95 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    pub(crate) fn u8(&mut self) -> Result<u8, WireError> {
-        let (&first, rest) = self
-            .buf
-            .split_first()
-            .ok_or_else(|| self.malformed("truncated (expected a byte)"))?;
-        self.buf = rest;
-        Ok(first)
+    /// The offset of the next byte to read.
+    pub fn position(&self) -> usize {
+        self.pos
     }
 
-    pub(crate) fn i16(&mut self) -> Result<i16, WireError> {
-        let bytes = self
-            .take(2)
-            .map_err(|_| self.malformed("truncated (expected int16)"))?;
-        Ok(i16::from_be_bytes([bytes[0], bytes[1]]))
+    /// How many bytes are left.
+    pub fn remaining(&self) -> usize {
+        self.buf.len() - self.pos
     }
 
-    pub(crate) fn i32(&mut self) -> Result<i32, WireError> {
-        let bytes = self
-            .take(4)
-            .map_err(|_| self.malformed("truncated (expected int32)"))?;
-        Ok(i32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
+    /// True when every byte has been read.
+    pub fn is_empty(&self) -> bool {
+        self.remaining() == 0
+    }
+
+    fn array<const N: usize>(&mut self, reason: &'static str) -> Result<[u8; N], WireError> {
+        let bytes = self.buf[self.pos..]
+            .first_chunk::<N>()
+            .ok_or_else(|| self.malformed(reason))?;
+        self.pos += N;
+        Ok(*bytes)
+    }
+
+    /// `Byte1`.
+    pub fn u8(&mut self) -> Result<u8, WireError> {
+        self.array::<1>("truncated (expected a byte)").map(|[b]| b)
+    }
+
+    /// `Int16`.
+    pub fn i16(&mut self) -> Result<i16, WireError> {
+        self.array("truncated (expected int16)")
+            .map(i16::from_be_bytes)
+    }
+
+    /// `Int16`, unsigned (counts).
+    pub fn u16(&mut self) -> Result<u16, WireError> {
+        self.array("truncated (expected int16)")
+            .map(u16::from_be_bytes)
+    }
+
+    /// `Int32`.
+    pub fn i32(&mut self) -> Result<i32, WireError> {
+        self.array("truncated (expected int32)")
+            .map(i32::from_be_bytes)
+    }
+
+    /// `Int32`, unsigned (OIDs).
+    pub fn u32(&mut self) -> Result<u32, WireError> {
+        self.array("truncated (expected int32)")
+            .map(u32::from_be_bytes)
+    }
+
+    /// `Int64`.
+    pub fn i64(&mut self) -> Result<i64, WireError> {
+        self.array("truncated (expected int64)")
+            .map(i64::from_be_bytes)
+    }
+
+    /// `Int64`, unsigned (WAL positions).
+    pub fn u64(&mut self) -> Result<u64, WireError> {
+        self.array("truncated (expected int64)")
+            .map(u64::from_be_bytes)
     }
 
     /// A NUL-terminated string, without the NUL.
-    pub(crate) fn cstr(&mut self) -> Result<&'a [u8], WireError> {
-        let end = self
-            .buf
+    pub fn cstr(&mut self) -> Result<&'a [u8], WireError> {
+        let rest = &self.buf[self.pos..];
+        let end = rest
             .iter()
             .position(|b| *b == 0)
             .ok_or_else(|| self.malformed("string without terminating NUL"))?;
-        let (text, rest) = self.buf.split_at(end);
-        self.buf = &rest[1..];
-        Ok(text)
+        self.pos += end + 1;
+        Ok(&rest[..end])
     }
 
-    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], WireError> {
-        if self.buf.len() < n {
+    /// The next `n` bytes.
+    pub fn take(&mut self, n: usize) -> Result<&'a [u8], WireError> {
+        if self.remaining() < n {
             return Err(self.malformed("truncated"));
         }
-        let (head, rest) = self.buf.split_at(n);
-        self.buf = rest;
+        let head = &self.buf[self.pos..self.pos + n];
+        self.pos += n;
         Ok(head)
     }
 
-    pub(crate) fn rest(&mut self) -> &'a [u8] {
-        std::mem::take(&mut self.buf)
-    }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        self.buf.is_empty()
+    /// Everything not read yet.
+    pub fn rest(&mut self) -> &'a [u8] {
+        let rest = &self.buf[self.pos..];
+        self.pos = self.buf.len();
+        rest
     }
 }

@@ -7,9 +7,9 @@ use crate::direction::Direction;
 use crate::error::WireError;
 use crate::framer::FrameKind;
 use crate::message::{
-    Authentication, BackendKeyData, Bind, CancelRequest, CommandComplete, CopyData, ErrorFields,
-    Execute, NotificationResponse, ParameterStatus, Parse, Query, ReadyForQuery, StartupMessage,
-    Target,
+    Authentication, BackendKeyData, Bind, CancelRequest, CommandComplete, CopyData, DataRow,
+    ErrorFields, Execute, NotificationResponse, ParameterStatus, Parse, Query, ReadyForQuery,
+    RowDescription, StartupMessage, Target,
 };
 use crate::message_type::MessageType;
 
@@ -138,6 +138,16 @@ impl<'a> FrameRef<'a> {
     /// A CommandComplete.
     pub fn command_complete(&self) -> Result<CommandComplete<'a>, WireError> {
         CommandComplete::new(self.expect(MessageType::CommandComplete)?)
+    }
+
+    /// A DataRow.
+    pub fn data_row(&self) -> Result<DataRow<'a>, WireError> {
+        DataRow::new(self.expect(MessageType::DataRow)?)
+    }
+
+    /// A RowDescription.
+    pub fn row_description(&self) -> Result<RowDescription<'a>, WireError> {
+        RowDescription::new(self.expect(MessageType::RowDescription)?)
     }
 
     /// The fields of an ErrorResponse or NoticeResponse.

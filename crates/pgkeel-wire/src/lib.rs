@@ -26,7 +26,10 @@ mod frame;
 mod framer;
 pub mod message;
 mod message_type;
+pub mod pg_time;
+pub mod sql;
 
+pub use cursor::Cursor;
 pub use direction::Direction;
 pub use error::WireError;
 pub use frame::{Frame, FrameRef};

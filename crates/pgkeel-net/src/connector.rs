@@ -1,0 +1,155 @@
+//! Why opening a `tokio_postgres` connection failed (timed out, or what the server or the
+//! network said), how to describe a tokio-postgres error in full, and the connection type.
+
+use std::fmt;
+use std::time::Duration;
+
+use tokio_postgres::error::SqlState;
+use tokio_postgres::tls::NoTlsStream;
+
+/// The connection half of a client: it must be polled (spawned) for the client to work, and
+/// it yields notifications to a listener.
+pub type PgConnection = tokio_postgres::Connection<tokio_postgres::Socket, NoTlsStream>;
+
+/// Connecting failed.
+#[derive(Debug)]
+pub struct ConnectError {
+    target: String,
+    kind: Kind,
+}
+
+#[derive(Debug)]
+enum Kind {
+    Timeout(Duration),
+    Postgres(tokio_postgres::Error),
+}
+
+impl ConnectError {
+    pub(crate) fn timeout(target: String, after: Duration) -> Self {
+        ConnectError {
+            target,
+            kind: Kind::Timeout(after),
+        }
+    }
+
+    pub(crate) fn postgres(target: String, error: tokio_postgres::Error) -> Self {
+        ConnectError {
+            target,
+            kind: Kind::Postgres(error),
+        }
+    }
+
+    /// `user@address/dbname` that was tried (never the password).
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// How long the attempt was allowed, when it ran out of time.
+    pub fn timed_out(&self) -> Option<Duration> {
+        match self.kind {
+            Kind::Timeout(after) => Some(after),
+            Kind::Postgres(_) => None,
+        }
+    }
+
+    /// The error tokio-postgres reported (server error, refused, closed), if it was not a
+    /// timeout.
+    pub fn postgres_error(&self) -> Option<&tokio_postgres::Error> {
+        match &self.kind {
+            Kind::Postgres(e) => Some(e),
+            Kind::Timeout(_) => None,
+        }
+    }
+
+    /// The tokio-postgres error, or the timeout back.
+    pub fn into_postgres_error(self) -> Result<tokio_postgres::Error, Self> {
+        match self.kind {
+            Kind::Postgres(e) => Ok(e),
+            Kind::Timeout(_) => Err(self),
+        }
+    }
+
+    /// The server's SQLSTATE, when it answered with an error (e.g. 28P01, 57P03).
+    pub fn code(&self) -> Option<&SqlState> {
+        self.postgres_error().and_then(tokio_postgres::Error::code)
+    }
+
+    /// True when nothing listens at the address (connection refused, no socket file): the
+    /// fast probe can tell when something does again.
+    pub fn is_refused(&self) -> bool {
+        let Some(error) = self.postgres_error() else {
+            return false;
+        };
+        let mut source = std::error::Error::source(error);
+        while let Some(e) = source {
+            if let Some(io) = e.downcast_ref::<std::io::Error>() {
+                return matches!(
+                    io.kind(),
+                    std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::NotFound
+                );
+            }
+            source = e.source();
+        }
+        false
+    }
+}
+
+impl fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            Kind::Timeout(after) => write!(
+                f,
+                "connecting to {} took longer than {after:?} (raise connect_timeout, or check \
+                 that the server is reachable)",
+                self.target
+            ),
+            Kind::Postgres(e) => write!(
+                f,
+                "cannot connect to {}: {}",
+                self.target,
+                describe_postgres(e)
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ConnectError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.kind {
+            Kind::Postgres(e) => Some(e),
+            Kind::Timeout(_) => None,
+        }
+    }
+}
+
+/// A tokio-postgres error in full: severity, message, SQLSTATE, detail and hint of a server
+/// error, or the chain of causes of a client-side one (tokio-postgres's own `Display` stops
+/// at "db error" / "error connecting to server").
+pub fn describe_postgres(error: &tokio_postgres::Error) -> String {
+    if let Some(db) = error.as_db_error() {
+        let mut text = format!(
+            "{}: {} (SQLSTATE {})",
+            db.severity(),
+            db.message(),
+            db.code().code()
+        );
+        if let Some(detail) = db.detail() {
+            text.push_str(&format!("; detail: {detail}"));
+        }
+        if let Some(hint) = db.hint() {
+            text.push_str(&format!("; hint: {hint}"));
+        }
+        return text;
+    }
+    let mut text = error.to_string();
+    let mut cause = std::error::Error::source(error);
+    while let Some(e) = cause {
+        let more = e.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        cause = e.source();
+    }
+    text
+}
