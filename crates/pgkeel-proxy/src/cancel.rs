@@ -42,7 +42,7 @@ pub(crate) fn spawn_protocol_cancel(
         let Ok(request) = encode::cancel_request(pid, &key) else {
             return;
         };
-        match proxy.upstream.connect().await {
+        match pgkeel_net::Socket::connect(&proxy.upstream).await {
             Ok(mut stream) => {
                 if stream.write_all(&request).await.is_ok() {
                     // The server closes the connection once it has handled the request.

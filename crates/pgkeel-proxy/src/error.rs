@@ -16,6 +16,9 @@ pub enum ProxyError {
         #[source]
         source: std::io::Error,
     },
+    /// An address could not be bound (in use, not a socket, not allowed).
+    #[error("{0}")]
+    Net(#[from] pgkeel_net::Error),
     /// A rule string was rejected; the rules in force are unchanged.
     #[error("rules rejected, previous rules still in force: {0}")]
     Rules(#[from] crate::rules::RuleError),

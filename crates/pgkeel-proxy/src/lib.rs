@@ -5,7 +5,7 @@
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! use pgkeel_proxy::{Endpoint, Proxy, ProxyConfig};
+//! use pgkeel_proxy::{Proxy, ProxyConfig};
 //!
 //! let proxy = Proxy::start(ProxyConfig::new("127.0.0.1:5432".parse()?)).await?;
 //! proxy.set_rules(r#"conn.onQuery(query="^COMMIT").kill()"#)?;
@@ -18,7 +18,6 @@ mod cancel;
 pub mod citus;
 mod connection;
 mod control;
-mod endpoint;
 mod error;
 mod fifo;
 mod inject;
@@ -30,14 +29,12 @@ mod session;
 mod shared;
 mod startup;
 mod stats;
-mod stream;
 mod summary;
 
 pub use connection::ConnectionInfo;
-pub use endpoint::Endpoint;
 pub use error::ProxyError;
+pub use pgkeel_net::Address;
 pub use proxy::{Proxy, ProxyConfig};
 pub use recorder::Record;
 pub use shared::TlsMode;
 pub use stats::Stats;
-pub use stream::Stream;

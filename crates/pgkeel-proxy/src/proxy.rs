@@ -10,7 +10,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::connection::{ConnectionInfo, Ending};
-use crate::endpoint::{Endpoint, Listener};
+use pgkeel_net::{Address, Listener};
+
 use crate::error::ProxyError;
 use crate::recorder::Record;
 use crate::rules::{RuleError, RuleSet};
@@ -21,9 +22,9 @@ use crate::{control, fifo, session};
 #[derive(Debug, Clone)]
 pub struct ProxyConfig {
     /// Where clients connect (`127.0.0.1:0` picks a free port).
-    pub listen: Endpoint,
+    pub listen: Address,
     /// The PostgreSQL server.
-    pub upstream: Endpoint,
+    pub upstream: Address,
     /// HTTP control API address, if any.
     pub control: Option<SocketAddr>,
     /// Citus's fifo protocol on this path, if any.
@@ -42,9 +43,9 @@ pub struct ProxyConfig {
 
 impl ProxyConfig {
     /// Listens on a free port of 127.0.0.1, forwards to `upstream`, defaults elsewhere.
-    pub fn new(upstream: Endpoint) -> Self {
+    pub fn new(upstream: Address) -> Self {
         ProxyConfig {
-            listen: Endpoint::Tcp("127.0.0.1:0".to_owned()),
+            listen: Address::tcp("127.0.0.1", 0),
             upstream,
             control: None,
             fifo: None,
@@ -60,7 +61,7 @@ impl ProxyConfig {
 /// A running proxy. Dropping it stops accepting and closes its connections.
 pub struct Proxy {
     shared: Arc<ProxyShared>,
-    listen: Endpoint,
+    listen: Address,
     control: Option<SocketAddr>,
     shutdown: CancellationToken,
     tasks: TaskTracker,
@@ -88,7 +89,7 @@ impl Proxy {
         if let Some(rules) = &config.rules {
             shared.set_rules(rules)?;
         }
-        let (listener, listen) = config.listen.bind().await?;
+        let (listener, listen) = Listener::bind(&config.listen).await?;
         let shutdown = CancellationToken::new();
         let tasks = TaskTracker::new();
         tasks.spawn(accept_loop(
@@ -117,16 +118,13 @@ impl Proxy {
     }
 
     /// Where clients connect.
-    pub fn listen_addr(&self) -> &Endpoint {
+    pub fn listen_addr(&self) -> &Address {
         &self.listen
     }
 
     /// The TCP port clients connect to (None for a unix socket).
     pub fn port(&self) -> Option<u16> {
-        match &self.listen {
-            Endpoint::Tcp(addr) => addr.rsplit_once(':').and_then(|(_, p)| p.parse().ok()),
-            Endpoint::Unix(_) => None,
-        }
+        self.listen.tcp_port()
     }
 
     /// The control API's address.

@@ -17,8 +17,8 @@ use crate::recorder::Record;
 use crate::rules::{Action, ConnRuleState, MessageView, RuleSet};
 use crate::shared::ProxyShared;
 use crate::stats::Stats;
-use crate::stream::{ReadHalf, WriteHalf};
 use crate::summary::summarize;
+use pgkeel_net::{ReadHalf, WriteHalf};
 
 /// Read buffer size; also the amount reserved when the buffer runs full.
 const READ_CHUNK: usize = 64 * 1024;

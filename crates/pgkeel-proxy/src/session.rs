@@ -12,10 +12,10 @@ use crate::pump::{Pump, PumpContext, PumpEnd};
 use crate::rules::ConnRuleState;
 use crate::shared::ProxyShared;
 use crate::startup::{Started, negotiate};
-use crate::stream::{Stream, reunite};
+use pgkeel_net::Socket;
 
 /// Serves `client` until the connection ends.
-pub(crate) async fn serve(client: Stream, peer: String, proxy: Arc<ProxyShared>) {
+pub(crate) async fn serve(client: Socket, peer: String, proxy: Arc<ProxyShared>) {
     let conn = proxy.register(peer);
     tracing::debug!(conn = conn.id, client = %conn.client, "connection accepted");
     if proxy.rules.load().is_killing_all() {
@@ -31,7 +31,7 @@ pub(crate) async fn serve(client: Stream, peer: String, proxy: Arc<ProxyShared>)
 }
 
 async fn run(
-    client: Stream,
+    client: Socket,
     conn: &Arc<Connection>,
     proxy: &Arc<ProxyShared>,
 ) -> std::io::Result<()> {
@@ -109,8 +109,8 @@ async fn run(
     }
     if conn.ending() == Some(Ending::Reset) {
         for stream in [
-            reunite(client_read, client_write),
-            reunite(server_read, server_write),
+            client_read.reunite(client_write),
+            server_read.reunite(server_write),
         ]
         .into_iter()
         .flatten()

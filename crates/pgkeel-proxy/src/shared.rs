@@ -10,10 +10,10 @@ use arc_swap::ArcSwap;
 use tokio::sync::watch;
 
 use crate::connection::{Connection, ConnectionInfo, Ending};
-use crate::endpoint::Endpoint;
 use crate::recorder::Recorder;
 use crate::rules::{RuleError, RuleSet, compile};
 use crate::stats::Stats;
+use pgkeel_net::Address;
 
 /// What to do with SSLRequest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -27,7 +27,7 @@ pub enum TlsMode {
 }
 
 pub(crate) struct ProxyShared {
-    pub(crate) upstream: Endpoint,
+    pub(crate) upstream: Address,
     pub(crate) tls: TlsMode,
     pub(crate) seed: u64,
     pub(crate) max_message_len: u32,
@@ -43,7 +43,7 @@ pub(crate) struct ProxyShared {
 
 impl ProxyShared {
     pub(crate) fn new(
-        upstream: Endpoint,
+        upstream: Address,
         tls: TlsMode,
         seed: u64,
         max_message_len: u32,

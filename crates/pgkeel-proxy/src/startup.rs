@@ -18,31 +18,31 @@ use crate::recorder::Record;
 use crate::rules::{Action, ConnRuleState, MessageView};
 use crate::shared::{ProxyShared, TlsMode};
 use crate::stats::Stats;
-use crate::stream::Stream;
 use crate::summary::summarize;
+use pgkeel_net::Socket;
 
 /// How the startup phase ended.
 pub(crate) enum Started {
     /// The connection is over (cancel request handled, rule killed it, client left, ...).
-    Closed(Option<Stream>),
+    Closed(Option<Socket>),
     /// Both sides connected; forward from here on.
     Ready {
-        client: Stream,
-        server: Stream,
+        client: Socket,
+        server: Socket,
         leftover: BytesMut,
         opaque: bool,
     },
 }
 
 pub(crate) async fn negotiate(
-    mut client: Stream,
+    mut client: Socket,
     conn: &Arc<Connection>,
     proxy: &Arc<ProxyShared>,
     rule_state: &Mutex<ConnRuleState>,
 ) -> std::io::Result<Started> {
     let mut buf = BytesMut::with_capacity(1024);
     let mut framer = Framer::new(Direction::Frontend);
-    let mut server: Option<Stream> = None;
+    let mut server: Option<Socket> = None;
     let mut first = true;
     loop {
         let header = loop {
@@ -210,11 +210,11 @@ pub(crate) async fn negotiate(
 
 /// The upstream connection opened earlier (TLS passthrough), or a new one.
 async fn upstream(
-    opened: &mut Option<Stream>,
+    opened: &mut Option<Socket>,
     proxy: &Arc<ProxyShared>,
     conn: &Arc<Connection>,
-    client: &mut Stream,
-) -> Option<Stream> {
+    client: &mut Socket,
+) -> Option<Socket> {
     match opened.take() {
         Some(stream) => Some(stream),
         None => connect_upstream(proxy, conn, client).await,
@@ -225,9 +225,9 @@ async fn upstream(
 async fn connect_upstream(
     proxy: &Arc<ProxyShared>,
     conn: &Arc<Connection>,
-    client: &mut Stream,
-) -> Option<Stream> {
-    match proxy.upstream.connect().await {
+    client: &mut Socket,
+) -> Option<Socket> {
+    match Socket::connect(&proxy.upstream).await {
         Ok(stream) => Some(stream),
         Err(e) => {
             Stats::add(&proxy.stats.upstream_errors, 1);
@@ -247,7 +247,7 @@ async fn connect_upstream(
 
 /// Forwards a CancelRequest on its own upstream connection and waits for the server to close it.
 async fn forward_cancel(proxy: &Arc<ProxyShared>, conn: &Arc<Connection>, packet: &[u8]) {
-    match proxy.upstream.connect().await {
+    match Socket::connect(&proxy.upstream).await {
         Ok(mut upstream) => {
             if upstream.write_all(packet).await.is_ok() {
                 let mut sink = [0u8; 64];

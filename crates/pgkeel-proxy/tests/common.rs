@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use pgkeel_embedded::Cluster;
 use pgkeel_embedded::harness::TestDatabase;
-use pgkeel_proxy::{Endpoint, Proxy, ProxyConfig};
+use pgkeel_proxy::{Address, Proxy, ProxyConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// A test database with a proxy in front of its cluster.
@@ -54,7 +54,7 @@ pub(crate) async fn start_proxy(
     cluster: &Cluster,
     configure: impl FnOnce(ProxyConfig) -> ProxyConfig,
 ) -> Proxy {
-    let config = ProxyConfig::new(Endpoint::Tcp(format!("127.0.0.1:{}", cluster.port())));
+    let config = ProxyConfig::new(Address::tcp("127.0.0.1", cluster.port()));
     Proxy::start(configure(config)).await.unwrap()
 }
 

@@ -5,7 +5,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use futures_util::SinkExt;
-use pgkeel_proxy::Endpoint;
+use pgkeel_proxy::Address;
 use pgkeel_wire::MessageType;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
@@ -177,8 +177,8 @@ async fn unix_sockets_on_both_sides() {
     std::fs::create_dir_all(&dir).unwrap();
     let listen = dir.join(".s.PGSQL.6543");
     let proxy = start_proxy(db.cluster(), |mut c| {
-        c.listen = Endpoint::Unix(listen.clone());
-        c.upstream = Endpoint::Unix(db.cluster().socket_path());
+        c.listen = Address::Unix(listen.clone());
+        c.upstream = Address::Unix(db.cluster().socket_path());
         c
     })
     .await;

@@ -6,7 +6,7 @@ use std::time::Duration;
 use pgkeel_conn::cache_sync::{CacheSync, CacheSyncConfig};
 use pgkeel_conn::{Pool, PoolConfig, Wait};
 use pgkeel_embedded::harness::TestDatabase;
-use pgkeel_proxy::{Endpoint, Proxy, ProxyConfig};
+use pgkeel_proxy::{Address, Proxy, ProxyConfig};
 
 const LIVENESS: Duration = Duration::from_secs(30);
 
@@ -98,10 +98,10 @@ async fn a_publish_on_one_instance_reaches_the_other() {
 async fn with_its_hints_stalled_an_instance_still_converges_by_polling() {
     let db = TestDatabase::new();
     setup(&db).await;
-    let proxy = Proxy::start(ProxyConfig::new(Endpoint::Tcp(format!(
-        "127.0.0.1:{}",
-        db.cluster().port()
-    ))))
+    let proxy = Proxy::start(ProxyConfig::new(Address::tcp(
+        "127.0.0.1",
+        db.cluster().port(),
+    )))
     .await
     .unwrap();
     let via_proxy = format!(

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use pgkeel_conn::Backoff;
 use pgkeel_conn::listener::{Event, Listener, ListenerConfig, Notification};
-use pgkeel_proxy::{Endpoint, Proxy, ProxyConfig};
+use pgkeel_proxy::{Address, Proxy, ProxyConfig};
 
 /// Bounded waits in tests are liveness guards, never speed checks.
 pub(crate) const LIVENESS: Duration = Duration::from_secs(30);
@@ -26,7 +26,7 @@ pub(crate) fn config(url: &str) -> ListenerConfig {
 
 /// A proxy in front of the cluster listening on `port`.
 pub(crate) async fn proxy_to(port: u16) -> Proxy {
-    Proxy::start(ProxyConfig::new(Endpoint::Tcp(format!("127.0.0.1:{port}"))))
+    Proxy::start(ProxyConfig::new(Address::tcp("127.0.0.1", port)))
         .await
         .unwrap()
 }

@@ -5,15 +5,15 @@ use std::time::Duration;
 
 use pgkeel_conn::{Pool, Wait};
 use pgkeel_embedded::harness::TestDatabase;
-use pgkeel_proxy::{Endpoint, Proxy, ProxyConfig};
+use pgkeel_proxy::{Address, Proxy, ProxyConfig};
 
 use super::support::{LIVENESS, config, until};
 
 async fn proxied(db: &TestDatabase<'static>) -> (Proxy, String) {
-    let proxy = Proxy::start(ProxyConfig::new(Endpoint::Tcp(format!(
-        "127.0.0.1:{}",
-        db.cluster().port()
-    ))))
+    let proxy = Proxy::start(ProxyConfig::new(Address::tcp(
+        "127.0.0.1",
+        db.cluster().port(),
+    )))
     .await
     .unwrap();
     let url = format!(

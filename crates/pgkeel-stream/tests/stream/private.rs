@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use pgkeel_embedded::Cluster;
 use pgkeel_embedded::harness::private_cluster;
-use pgkeel_proxy::{Endpoint, Proxy, ProxyConfig};
+use pgkeel_proxy::{Address, Proxy, ProxyConfig};
 use pgkeel_stream::{Event, Op};
 
 use super::changes::wait_slot;
@@ -144,12 +144,9 @@ async fn every_row_arrives_in_commit_order_while_the_connection_is_killed_20_tim
     let cluster = tokio::task::spawn_blocking(|| private_cluster().start().unwrap())
         .await
         .unwrap();
-    let proxy = Proxy::start(ProxyConfig::new(Endpoint::Tcp(format!(
-        "127.0.0.1:{}",
-        cluster.port()
-    ))))
-    .await
-    .unwrap();
+    let proxy = Proxy::start(ProxyConfig::new(Address::tcp("127.0.0.1", cluster.port())))
+        .await
+        .unwrap();
     let direct = cluster.url();
     let proxied = format!(
         "postgres://postgres@127.0.0.1:{}/postgres",

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use pgkeel_conn::{Backoff, Pool, PoolConfig};
 use pgkeel_embedded::harness::TestDatabase;
-use pgkeel_proxy::{Endpoint, Proxy, ProxyConfig};
+use pgkeel_proxy::{Address, Proxy, ProxyConfig};
 use pgkeel_work::{Session, SessionConfig, Tx};
 use tokio_postgres::{Client, NoTls};
 
@@ -60,10 +60,10 @@ pub(crate) async fn session(pool: &Pool, component: &str, interval: Duration) ->
 
 /// A proxy in front of the test database and the URL through it.
 pub(crate) async fn proxied(db: &TestDatabase<'_>) -> (Proxy, String) {
-    let proxy = Proxy::start(ProxyConfig::new(Endpoint::Tcp(format!(
-        "127.0.0.1:{}",
-        db.cluster().port()
-    ))))
+    let proxy = Proxy::start(ProxyConfig::new(Address::tcp(
+        "127.0.0.1",
+        db.cluster().port(),
+    )))
     .await
     .unwrap();
     let url = format!(

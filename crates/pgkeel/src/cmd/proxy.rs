@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use pgkeel_proxy::{Endpoint, Proxy, ProxyConfig, TlsMode};
+use pgkeel_proxy::{Address, Proxy, ProxyConfig, TlsMode};
 use tokio_util::sync::CancellationToken;
 
 /// Default address of the control API (and of `pgkeel fault`).
@@ -33,11 +33,11 @@ pub(crate) const DEFAULT_CONTROL: &str = "127.0.0.1:7432";
 pub(crate) struct ProxyArgs {
     /// The PostgreSQL server: host:port or a unix socket path (/dir/.s.PGSQL.5432).
     #[arg(long, value_name = "ADDR")]
-    upstream: Endpoint,
+    upstream: Address,
 
     /// Where clients connect: host:port (port 0 = any free port) or a unix socket path.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
-    listen: Endpoint,
+    listen: Address,
 
     /// HTTP control API address, or `none`. Loopback only unless --control-allow-remote.
     #[arg(long, value_name = "ADDR|none", default_value = DEFAULT_CONTROL)]

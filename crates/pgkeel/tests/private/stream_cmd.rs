@@ -9,7 +9,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use pgkeel_embedded::harness::private_cluster;
-use pgkeel_proxy::{Endpoint, Proxy, ProxyConfig};
+use pgkeel_proxy::{Address, Proxy, ProxyConfig};
 
 const ROWS: i32 = 20_000;
 
@@ -66,12 +66,9 @@ async fn every_row_arrives_through_50_killed_connections_and_a_kill_9() {
     let cluster = tokio::task::spawn_blocking(|| private_cluster().start().unwrap())
         .await
         .unwrap();
-    let proxy = Proxy::start(ProxyConfig::new(Endpoint::Tcp(format!(
-        "127.0.0.1:{}",
-        cluster.port()
-    ))))
-    .await
-    .unwrap();
+    let proxy = Proxy::start(ProxyConfig::new(Address::tcp("127.0.0.1", cluster.port())))
+        .await
+        .unwrap();
     let proxied = format!(
         "postgres://postgres@127.0.0.1:{}/postgres",
         proxy.port().unwrap()
