@@ -5,7 +5,7 @@ use std::future::Future;
 use std::time::Duration;
 
 /// Bounded waits in tests are liveness guards, never speed checks.
-pub const LIVENESS: Duration = Duration::from_secs(30);
+pub const LIVENESS: Duration = Duration::from_secs(60);
 
 /// How often a condition is polled.
 const POLL: Duration = Duration::from_millis(10);
