@@ -29,8 +29,9 @@ impl<'a> DataRow<'a> {
         self.len().map(|n| n == 0)
     }
 
-    /// The values in column order, `None` for SQL NULL; a value that overruns the message is
-    /// an error (and ends the iteration).
+    /// The values in column order, `None` for SQL NULL. A value that overruns the message, a
+    /// negative length other than -1 (NULL) and bytes after the last value are errors; an
+    /// error is the last item.
     pub fn values(&self) -> Values<'a> {
         let mut cursor = Cursor::new(self.body, "DataRow");
         let left = cursor.u16();
@@ -45,31 +46,41 @@ pub struct Values<'a> {
     left: Result<u16, WireError>,
 }
 
+impl<'a> Values<'a> {
+    fn value(&mut self) -> Result<Option<&'a [u8]>, WireError> {
+        let len = self.cursor.i32()?;
+        match usize::try_from(len) {
+            Err(_) if len == -1 => Ok(None),
+            Err(_) => Err(WireError::Malformed {
+                message: "DataRow",
+                reason: "negative value length other than -1",
+            }),
+            Ok(len) => self.cursor.take(len).map(Some),
+        }
+    }
+}
+
 impl<'a> Iterator for Values<'a> {
     type Item = Result<Option<&'a [u8]>, WireError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let left = match &self.left {
-            Ok(0) => return None,
-            Ok(n) => *n,
-            Err(e) => {
-                let e = e.clone();
-                self.left = Ok(0);
-                return Some(Err(e));
-            }
+        let value = match &self.left {
+            Ok(0) if self.cursor.is_empty() => return None,
+            Ok(0) => Err(WireError::Malformed {
+                message: "DataRow",
+                reason: "bytes after the last value",
+            }),
+            Ok(_) => self.value(),
+            Err(e) => Err(e.clone()),
         };
-        let value = self
-            .cursor
-            .i32()
-            .and_then(|len| match usize::try_from(len) {
-                Err(_) if len == -1 => Ok(None),
-                Err(_) => Err(WireError::Malformed {
-                    message: "DataRow",
-                    reason: "negative value length other than -1",
-                }),
-                Ok(len) => self.cursor.take(len).map(Some),
-            });
-        self.left = if value.is_ok() { Ok(left - 1) } else { Ok(0) };
+        match (&value, &mut self.left) {
+            (Ok(_), Ok(left)) => *left -= 1,
+            _ => {
+                // An error ends the iteration.
+                self.left = Ok(0);
+                self.cursor.rest();
+            }
+        }
         Some(value)
     }
 }
@@ -93,10 +104,16 @@ mod tests {
             &[0, 1, 0, 0, 0, 9, b'x'][..],
             &[0],
             &[0, 1, 0xff, 0xff, 0xff, 0xfe],
+            &[0, 0, b'x'],
         ] {
             let results: Vec<_> = DataRow::from_body(body).values().collect();
             assert_eq!(results.len(), 1, "{body:?}");
             assert!(results[0].is_err(), "{body:?}");
         }
+        let trailing = [0, 1, 0xff, 0xff, 0xff, 0xff, b'x'];
+        let results: Vec<_> = DataRow::from_body(&trailing).values().collect();
+        assert_eq!(results.len(), 2);
+        assert_eq!(results[0], Ok(None));
+        assert!(results[1].is_err());
     }
 }

@@ -48,7 +48,8 @@ impl<'a> RowDescription<'a> {
         self.len().map(|n| n == 0)
     }
 
-    /// The columns in order; a malformed field is an error (and ends the iteration).
+    /// The columns in order. A field cut short and bytes after the last field are errors; an
+    /// error is the last item.
     pub fn fields(&self) -> Fields<'a> {
         let mut cursor = Cursor::new(self.body, "RowDescription");
         let left = cursor.u16();
@@ -82,17 +83,23 @@ impl<'a> Iterator for Fields<'a> {
     type Item = Result<Field<'a>, WireError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let left = match &self.left {
-            Ok(0) => return None,
-            Ok(n) => *n,
-            Err(e) => {
-                let e = e.clone();
-                self.left = Ok(0);
-                return Some(Err(e));
-            }
+        let field = match &self.left {
+            Ok(0) if self.cursor.is_empty() => return None,
+            Ok(0) => Err(WireError::Malformed {
+                message: "RowDescription",
+                reason: "bytes after the last field",
+            }),
+            Ok(_) => self.field(),
+            Err(e) => Err(e.clone()),
         };
-        let field = self.field();
-        self.left = if field.is_ok() { Ok(left - 1) } else { Ok(0) };
+        match (&field, &mut self.left) {
+            (Ok(_), Ok(left)) => *left -= 1,
+            _ => {
+                // An error ends the iteration.
+                self.left = Ok(0);
+                self.cursor.rest();
+            }
+        }
         Some(field)
     }
 }
@@ -135,5 +142,10 @@ mod tests {
                 .unwrap()
                 .is_err()
         );
+        body.push(b'x');
+        let results: Vec<_> = RowDescription::from_body(&body).fields().collect();
+        assert_eq!(results.len(), 3, "two fields, then the trailing byte");
+        assert!(results[..2].iter().all(Result::is_ok));
+        assert!(results[2].is_err());
     }
 }
