@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use crate::admin_sql::{self, Row, quote_ident, quote_literal};
+use pgkeel_wire::sql::{quote_ident, quote_literal};
+
+use crate::admin_sql::{self, Row};
 use crate::binaries::PgBinaries;
 use crate::builder::{ClusterBuilder, PasswordRole};
 use crate::error::{Error, Result};

@@ -15,6 +15,7 @@
 //! As root (PostgreSQL refuses to run as root) the server runs as the `postgres` system user.
 //! Every server process gets a parent-death signal, so a killed test leaves no server behind.
 
+mod admin_reader;
 mod admin_sql;
 mod binaries;
 mod builder;

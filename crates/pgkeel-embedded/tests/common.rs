@@ -1,21 +1,4 @@
-//! Helpers shared by the tests: a tokio-postgres connection and `/proc` inspection.
-
-use std::time::{Duration, Instant};
-
-/// Connects with tokio-postgres and drives the connection on a background task.
-pub(crate) async fn connect(url: &str) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    Ok(client)
-}
-
-/// A single text value from `sql`.
-pub(crate) async fn scalar(client: &tokio_postgres::Client, sql: &str) -> String {
-    let row = client.query_one(sql, &[]).await.expect(sql);
-    row.get::<_, String>(0)
-}
+//! `/proc` inspection shared by the tests (connecting and waiting come from `pgkeel-testkit`).
 
 /// True while `pid` is a live (non-zombie) process.
 pub(crate) fn alive(pid: u32) -> bool {
@@ -50,15 +33,8 @@ pub(crate) fn children_of(parent: u32) -> Vec<u32> {
         .collect()
 }
 
-/// Waits (bounded, as a liveness guard, not a speed check) until none of `pids` is alive;
-/// returns those still alive at the deadline.
-pub(crate) fn wait_gone(pids: &[u32], limit: Duration) -> Vec<u32> {
-    let deadline = Instant::now() + limit;
-    loop {
-        let alive: Vec<u32> = pids.iter().copied().filter(|p| alive(*p)).collect();
-        if alive.is_empty() || Instant::now() >= deadline {
-            return alive;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+/// Waits until none of `pids` is alive (bounded by the test kit's liveness guard).
+pub(crate) async fn wait_gone(pids: &[u32]) {
+    let what = format!("the processes {pids:?} exit");
+    pgkeel_testkit::until(&what, || !pids.iter().any(|p| alive(*p))).await;
 }

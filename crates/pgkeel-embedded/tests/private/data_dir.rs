@@ -2,8 +2,7 @@
 
 use pgkeel_embedded::Error;
 use pgkeel_embedded::harness::private_cluster;
-
-use crate::common::{connect, scalar};
+use pgkeel_testkit::{connect, simple_scalar};
 
 #[tokio::test]
 async fn kept_data_dir_is_reused_across_clusters() {
@@ -12,7 +11,7 @@ async fn kept_data_dir_is_reused_across_clusters() {
     {
         let cluster = private_cluster().data_dir(&dir).start().unwrap();
         assert_eq!(cluster.data_dir(), dir);
-        let client = connect(&cluster.url()).await.unwrap();
+        let client = connect(&cluster.url()).await;
         client
             .batch_execute("CREATE TABLE survives (v text); INSERT INTO survives VALUES ('yes')")
             .await
@@ -21,8 +20,13 @@ async fn kept_data_dir_is_reused_across_clusters() {
     assert!(dir.join("PG_VERSION").is_file(), "data dir removed on drop");
     {
         let cluster = private_cluster().data_dir(&dir).start().unwrap();
-        let client = connect(&cluster.url()).await.unwrap();
-        assert_eq!(scalar(&client, "SELECT v FROM survives").await, "yes");
+        let client = connect(&cluster.url()).await;
+        assert_eq!(
+            simple_scalar(&client, "SELECT v FROM survives")
+                .await
+                .unwrap(),
+            "yes"
+        );
     }
     std::fs::remove_dir_all(&parent).unwrap();
 }

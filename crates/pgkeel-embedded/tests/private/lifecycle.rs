@@ -2,14 +2,15 @@
 
 use pgkeel_embedded::harness::private_cluster;
 use pgkeel_embedded::{Error, Shutdown};
+use pgkeel_testkit::{connect, simple_scalar, try_connect};
 
-use crate::common::{alive, connect, scalar};
+use crate::common::alive;
 
 #[tokio::test]
 async fn start_stop_start_keeps_data_and_port() {
     let cluster = private_cluster().start().unwrap();
     let port = cluster.port();
-    let client = connect(&cluster.url()).await.unwrap();
+    let client = connect(&cluster.url()).await;
     client
         .batch_execute("CREATE TABLE kept (v text); INSERT INTO kept VALUES ('before stop')")
         .await
@@ -19,15 +20,18 @@ async fn start_stop_start_keeps_data_and_port() {
     cluster.stop().unwrap();
     assert!(!cluster.is_running());
     assert!(
-        connect(&cluster.url()).await.is_err(),
+        try_connect(&cluster.url()).await.is_err(),
         "stopped server accepted a connection"
     );
     cluster.stop().unwrap(); // idempotent
 
     cluster.start().unwrap();
     assert_eq!(cluster.port(), port);
-    let client = connect(&cluster.url()).await.unwrap();
-    assert_eq!(scalar(&client, "SELECT v FROM kept").await, "before stop");
+    let client = connect(&cluster.url()).await;
+    assert_eq!(
+        simple_scalar(&client, "SELECT v FROM kept").await.unwrap(),
+        "before stop"
+    );
 
     let err = cluster.start().unwrap_err();
     assert!(matches!(err, Error::AlreadyRunning { .. }), "{err:?}");
@@ -36,7 +40,7 @@ async fn start_stop_start_keeps_data_and_port() {
 #[tokio::test]
 async fn kill_then_start_runs_crash_recovery_and_keeps_committed_data() {
     let cluster = private_cluster().start().unwrap();
-    let client = connect(&cluster.url()).await.unwrap();
+    let client = connect(&cluster.url()).await;
     client
         .batch_execute("CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 1000)")
         .await
@@ -52,9 +56,11 @@ async fn kill_then_start_runs_crash_recovery_and_keeps_committed_data() {
 
     cluster.start().unwrap();
     assert_ne!(cluster.pid(), Some(postmaster));
-    let client = connect(&cluster.url()).await.unwrap();
+    let client = connect(&cluster.url()).await;
     assert_eq!(
-        scalar(&client, "SELECT count(*)::text FROM t").await,
+        simple_scalar(&client, "SELECT count(*)::text FROM t")
+            .await
+            .unwrap(),
         "1000"
     );
     assert!(
@@ -77,8 +83,8 @@ async fn restart_and_immediate_shutdown() {
     cluster.stop_with(Shutdown::Immediate).unwrap();
     assert!(!alive(after));
     cluster.start().unwrap();
-    let client = connect(&cluster.socket_url()).await.unwrap();
-    assert_eq!(scalar(&client, "SELECT 'up'").await, "up");
+    let client = connect(&cluster.socket_url()).await;
+    assert_eq!(simple_scalar(&client, "SELECT 'up'").await.unwrap(), "up");
 }
 
 #[tokio::test]
@@ -87,15 +93,18 @@ async fn two_clusters_run_side_by_side_with_separate_data() {
     let b = private_cluster().start().unwrap();
     assert_ne!(a.port(), b.port());
     assert_ne!(a.data_dir(), b.data_dir());
-    let ca = connect(&a.url()).await.unwrap();
-    let cb = connect(&b.url()).await.unwrap();
+    let ca = connect(&a.url()).await;
+    let cb = connect(&b.url()).await;
     ca.batch_execute("CREATE TABLE here (v int)").await.unwrap();
     let err = cb.simple_query("SELECT * FROM here").await.unwrap_err();
     assert_eq!(err.code().unwrap().code(), "42P01");
 
     // Stopping one leaves the other serving.
     a.stop().unwrap();
-    assert_eq!(scalar(&cb, "SELECT 'b alive'").await, "b alive");
+    assert_eq!(
+        simple_scalar(&cb, "SELECT 'b alive'").await.unwrap(),
+        "b alive"
+    );
 }
 
 #[test]
