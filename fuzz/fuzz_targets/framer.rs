@@ -1,17 +1,23 @@
 //! Fuzz target: arbitrary bytes into both framers, in every starting state, and into every view
 //! of every frame. Checks what the integration tests check (`tests/invariants.rs` is shared):
 //! framing whole, in chunks and over a slice agree (errors included), frames cover a prefix of
-//! the input, and each view opens exactly for its own message type. Any panic is a finding.
+//! the input, each view opens exactly for its own message type, and DataRow/RowDescription
+//! values are the bytes their lengths announce (also over the input taken as a bare body).
+//! Any panic is a finding.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use pgkeel_wire::message::{DataRow, RowDescription};
 use pgkeel_wire::{Direction, FrameKind, FrameRef, Framer, StartupCode, encode};
 
 #[allow(dead_code)]
 #[path = "../../crates/pgkeel-wire/tests/invariants.rs"]
 mod invariants;
 
-use invariants::{check_framed, decode_chunked, exercise_views, next_frame_all};
+use invariants::{
+    check_data_row, check_framed, check_row_description, decode_chunked, exercise_views,
+    next_frame_all,
+};
 
 // Input layout: `[mode, chunk, bytes...]`. `mode` bit 0: the client framer has already read
 // a startup packet; bits 1-2: the server framer expects nothing / an SSL answer / a GSS
@@ -66,4 +72,8 @@ fuzz_target!(|data: &[u8]| {
     for direction in [Direction::Frontend, Direction::Backend] {
         exercise_views(FrameRef::new(direction, kind, input));
     }
+
+    // The same bytes as the body of a DataRow and of a RowDescription.
+    check_data_row(DataRow::from_body(input), input);
+    check_row_description(RowDescription::from_body(input), input);
 });

@@ -11,12 +11,17 @@ pub fn postgres_epoch() -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(POSTGRES_EPOCH_UNIX_SECONDS as u64)
 }
 
-/// `at` as microseconds since PostgreSQL's epoch (negative before 2000).
+/// `at` as microseconds since PostgreSQL's epoch (negative before 2000): the microsecond that
+/// contains `at` (rounded down, also before 2000), saturating at the ends of `i64`.
 pub fn to_postgres_micros(at: SystemTime) -> i64 {
     let epoch = postgres_epoch();
     match at.duration_since(epoch) {
         Ok(after) => i64::try_from(after.as_micros()).unwrap_or(i64::MAX),
-        Err(before) => -i64::try_from(before.duration().as_micros()).unwrap_or(i64::MAX),
+        Err(before) => {
+            let before = before.duration();
+            let partial = u128::from(before.subsec_nanos() % 1_000 != 0);
+            i64::try_from(before.as_micros() + partial).map_or(i64::MIN, |m| -m)
+        }
     }
 }
 
@@ -49,5 +54,7 @@ mod tests {
         assert_eq!(from_postgres_micros(-946_684_800_000_000), Some(UNIX_EPOCH));
         assert_eq!(postgres_to_unix_micros(0), Some(946_684_800_000_000));
         assert_eq!(postgres_to_unix_micros(i64::MAX), None);
+        let just_before = postgres_epoch() - Duration::from_nanos(1);
+        assert_eq!(to_postgres_micros(just_before), -1, "rounded down");
     }
 }

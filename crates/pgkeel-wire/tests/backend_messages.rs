@@ -1,8 +1,10 @@
 //! Random server messages encoded by the oracle (`pgwire::messages`), with the message type
-//! and fields our views must read back from them.
+//! and fields our views must read back from them. DataRow and RowDescription are also read by
+//! a second oracle (`postgres_protocol`'s backend parser), value by value and field by field.
 
 use bytes::{Bytes, BytesMut};
-use pgkeel_wire::message::TransactionStatus;
+use fallible_iterator::FallibleIterator;
+use pgkeel_wire::message::{Field, TransactionStatus};
 use pgkeel_wire::{FrameRef, MessageType};
 use pgwire::messages::PgWireBackendMessage;
 use pgwire::messages::copy::{
@@ -21,6 +23,7 @@ use pgwire::messages::response::{
 use pgwire::messages::startup::{
     Authentication, BackendKeyData, NegotiateProtocolVersion, ParameterStatus, SecretKey,
 };
+use postgres_protocol::message::backend;
 use proptest::collection::vec;
 use proptest::prelude::*;
 
@@ -40,6 +43,76 @@ impl Key {
             Key::Bytes(b) => b.clone(),
         }
     }
+}
+
+/// One column of a RowDescription, every field as sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Column {
+    pub(crate) name: String,
+    pub(crate) table_oid: u32,
+    pub(crate) column: i16,
+    pub(crate) type_oid: u32,
+    pub(crate) type_len: i16,
+    pub(crate) type_modifier: i32,
+    pub(crate) format: i16,
+}
+
+impl Column {
+    /// The column our view read (a name that is not UTF-8 gets replacement characters, so it
+    /// cannot equal one that was sent).
+    pub(crate) fn from_field(f: Field<'_>) -> Self {
+        Column {
+            name: String::from_utf8_lossy(f.name).into_owned(),
+            table_oid: f.table_oid,
+            column: f.column,
+            type_oid: f.type_oid,
+            type_len: f.type_len,
+            type_modifier: f.type_modifier,
+            format: f.format,
+        }
+    }
+
+    /// A column of type int4 from no table.
+    pub(crate) fn int4(name: &str) -> Self {
+        Column {
+            name: name.to_owned(),
+            table_oid: 0,
+            column: 0,
+            type_oid: 23,
+            type_len: 4,
+            type_modifier: -1,
+            format: 0,
+        }
+    }
+}
+
+/// Any column: any name without NUL, every number over its whole range.
+pub(crate) fn column() -> impl Strategy<Value = Column> {
+    (
+        prop_oneof![ident(), text(30)],
+        any::<u32>(),
+        any::<i16>(),
+        any::<u32>(),
+        any::<i16>(),
+        any::<i32>(),
+        prop_oneof![0i16..=1, any::<i16>()],
+    )
+        .prop_map(
+            |(name, table_oid, column, type_oid, type_len, type_modifier, format)| Column {
+                name,
+                table_oid,
+                column,
+                type_oid,
+                type_len,
+                type_modifier,
+                format,
+            },
+        )
+}
+
+/// The values of any row: NULLs, empty values and binary bytes, and rows of no columns.
+pub(crate) fn row_values() -> impl Strategy<Value = Vec<Option<Vec<u8>>>> {
+    vec(proptest::option::of(vec(any::<u8>(), 0..40)), 0..6)
 }
 
 /// A server message.
@@ -80,7 +153,7 @@ pub(crate) enum BeMsg {
         payload: String,
     },
     ParameterDescription(Vec<u32>),
-    RowDescription(Vec<String>),
+    RowDescription(Vec<Column>),
     DataRow(Vec<Option<Vec<u8>>>),
     CopyData(Vec<u8>),
     CopyDone,
@@ -145,8 +218,8 @@ pub(crate) fn be_msg() -> impl Strategy<Value = BeMsg> {
         1 => (any::<i32>(), ident(), text(60))
             .prop_map(|(pid, channel, payload)| BeMsg::Notification { pid, channel, payload }),
         1 => vec(any::<u32>(), 0..5).prop_map(BeMsg::ParameterDescription),
-        2 => vec(ident(), 0..5).prop_map(BeMsg::RowDescription),
-        4 => vec(proptest::option::of(vec(any::<u8>(), 0..40)), 0..6).prop_map(BeMsg::DataRow),
+        2 => vec(column(), 0..5).prop_map(BeMsg::RowDescription),
+        4 => row_values().prop_map(BeMsg::DataRow),
         3 => vec(any::<u8>(), 0..600).prop_map(BeMsg::CopyData),
         1 => Just(BeMsg::CopyDone),
         1 => vec(0i16..=1, 0..4).prop_map(BeMsg::CopyIn),
@@ -222,11 +295,20 @@ impl BeMsg {
             BeMsg::ParameterDescription(types) => {
                 M::ParameterDescription(ParameterDescription::new(types))
             }
-            BeMsg::RowDescription(names) => M::RowDescription(RowDescription::new(
-                names
+            BeMsg::RowDescription(columns) => M::RowDescription(RowDescription::new(
+                columns
                     .into_iter()
-                    .enumerate()
-                    .map(|(i, name)| FieldDescription::new(name, 16384, i as i16 + 1, 23, 4, -1, 0))
+                    .map(|c| {
+                        FieldDescription::new(
+                            c.name,
+                            c.table_oid as i32, // pgwire keeps the OID as int4 bits
+                            c.column,
+                            c.type_oid,
+                            c.type_len,
+                            c.type_modifier,
+                            c.format,
+                        )
+                    })
                     .collect(),
             )),
             BeMsg::DataRow(values) => M::DataRow(data_row(&values)),
@@ -422,9 +504,25 @@ impl BeMsg {
             | BeMsg::CopyDone => assert!(body.is_empty()),
             BeMsg::DataRow(values) => {
                 assert_eq!(&body[..2], &(values.len() as i16).to_be_bytes());
+                let row = frame.data_row().unwrap();
+                assert_eq!(usize::from(row.len().unwrap()), values.len());
+                assert_eq!(row.is_empty().unwrap(), values.is_empty());
+                let got: Vec<Option<&[u8]>> = row.values().collect::<Result<_, _>>().unwrap();
+                let want: Vec<Option<&[u8]>> = values.iter().map(Option::as_deref).collect();
+                assert_eq!(got, want, "NULL stays NULL, empty stays empty");
+                assert_eq!(oracle_values(frame.bytes()), *values);
             }
-            BeMsg::RowDescription(names) => {
-                assert_eq!(&body[..2], &(names.len() as i16).to_be_bytes());
+            BeMsg::RowDescription(columns) => {
+                assert_eq!(&body[..2], &(columns.len() as i16).to_be_bytes());
+                let description = frame.row_description().unwrap();
+                assert_eq!(usize::from(description.len().unwrap()), columns.len());
+                assert_eq!(description.is_empty().unwrap(), columns.is_empty());
+                let got: Vec<Column> = description
+                    .fields()
+                    .map(|f| Column::from_field(f.unwrap()))
+                    .collect();
+                assert_eq!(got, *columns);
+                assert_eq!(oracle_columns(frame.bytes()), *columns);
             }
             BeMsg::ParameterDescription(types) => {
                 assert_eq!(body.len(), 2 + 4 * types.len());
@@ -437,4 +535,47 @@ impl BeMsg {
             }
         }
     }
+}
+
+/// Parses one server message with `postgres_protocol`, asserting it uses all the bytes.
+pub(crate) fn oracle_parse(bytes: &[u8]) -> backend::Message {
+    let mut buf = BytesMut::from(bytes);
+    let message = backend::Message::parse(&mut buf)
+        .unwrap()
+        .expect("complete message");
+    assert!(buf.is_empty(), "the oracle consumed every byte");
+    message
+}
+
+/// A DataRow's values as `postgres_protocol` reads them.
+fn oracle_values(bytes: &[u8]) -> Vec<Option<Vec<u8>>> {
+    let backend::Message::DataRow(row) = oracle_parse(bytes) else {
+        panic!("the oracle reads no DataRow");
+    };
+    row.ranges()
+        .map(|range| Ok(range.map(|r| row.buffer()[r].to_vec())))
+        .collect()
+        .unwrap()
+}
+
+/// A RowDescription's columns as `postgres_protocol` reads them.
+fn oracle_columns(bytes: &[u8]) -> Vec<Column> {
+    let backend::Message::RowDescription(description) = oracle_parse(bytes) else {
+        panic!("the oracle reads no RowDescription");
+    };
+    description
+        .fields()
+        .map(|f| {
+            Ok(Column {
+                name: f.name().to_owned(),
+                table_oid: f.table_oid(),
+                column: f.column_id(),
+                type_oid: f.type_oid(),
+                type_len: f.type_size(),
+                type_modifier: f.type_modifier(),
+                format: f.format(),
+            })
+        })
+        .collect()
+        .unwrap()
 }

@@ -1,16 +1,20 @@
 //! Hostile input: arbitrary and corrupted bytes into both framers (in every starting state)
 //! and every view never panic, frame the same however they are split, and cover a prefix of
-//! the input.
+//! the input. A damaged DataRow or RowDescription yields its intact values, then an error.
 
 use bytes::BytesMut;
-use pgkeel_wire::{Direction, FrameKind, FrameRef, Framer, StartupCode};
+use pgkeel_wire::message::{DataRow, RowDescription};
+use pgkeel_wire::{Direction, FrameKind, FrameRef, Framer, StartupCode, encode};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::Index;
 
-use crate::backend_messages::be_msg;
+use crate::backend_messages::{BeMsg, Column, be_msg, column, row_values};
 use crate::frontend_messages::fe_msg;
-use crate::invariants::{Framed, check_framed, decode_chunked, exercise_views, next_frame_all};
+use crate::invariants::{
+    Framed, check_data_row, check_framed, check_row_description, decode_chunked, exercise_views,
+    next_frame_all,
+};
 use crate::support::started_client;
 
 /// The states a framer can be in when hostile bytes arrive.
@@ -159,5 +163,85 @@ proptest! {
             let kind = FrameKind::Tagged(bytes[0]);
             exercise_views(FrameRef::new(direction, kind, &bytes[..cut]));
         }
+    }
+}
+
+/// The body of `m` cut short at `keep` (strictly shorter), and with `extra` bytes appended.
+fn damaged(m: &BeMsg, keep: Index, extra: &[u8]) -> [Vec<u8>; 2] {
+    let bytes = m.to_bytes();
+    let body = &bytes[5..];
+    [
+        body[..keep.index(body.len())].to_vec(),
+        [body, extra].concat(),
+    ]
+}
+
+/// Asserts that `got` is the first values of `want`, then one error: all of them when the
+/// body was extended, fewer when it was cut (none when there were none).
+fn intact_prefix_then_error<T: PartialEq + std::fmt::Debug, E>(
+    got: &[Result<T, E>],
+    want: &[T],
+    extended: bool,
+) {
+    let (last, intact) = got.split_last().expect("a damaged body yields an error");
+    assert!(last.is_err(), "the last item is the error");
+    if extended {
+        assert_eq!(
+            intact.len(),
+            want.len(),
+            "every value before the extra bytes"
+        );
+    } else {
+        assert!(
+            intact.len() < want.len() || want.is_empty(),
+            "the cut value is not read"
+        );
+    }
+    for (got, want) in intact.iter().zip(want) {
+        assert_eq!(got.as_ref().ok(), Some(want));
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// DataRow and RowDescription cut anywhere short of their end, or with bytes after the
+    /// last value: the values before the damage read back exactly, then comes one error; no
+    /// garbage value, no panic.
+    #[test]
+    fn damaged_rows_read_their_intact_prefix_then_an_error(
+        values in row_values(),
+        columns in vec(column(), 0..5),
+        keep in any::<Index>(),
+        extra in vec(any::<u8>(), 1..8),
+    ) {
+        let want: Vec<Option<&[u8]>> = values.iter().map(Option::as_deref).collect();
+        let [cut, longer] = damaged(&BeMsg::DataRow(values.clone()), keep, &extra);
+        for (body, extended) in [(&cut, false), (&longer, true)] {
+            let got: Vec<_> = DataRow::from_body(body).values().collect();
+            intact_prefix_then_error(&got, &want, extended);
+            check_data_row(DataRow::from_body(body), body);
+            let frame = encode::tagged(b'D', body).unwrap();
+            exercise_views(FrameRef::new(Direction::Backend, FrameKind::Tagged(b'D'), &frame));
+        }
+
+        let [cut, longer] = damaged(&BeMsg::RowDescription(columns.clone()), keep, &extra);
+        for (body, extended) in [(&cut, false), (&longer, true)] {
+            let got: Vec<_> = RowDescription::from_body(body)
+                .fields()
+                .map(|f| f.map(Column::from_field))
+                .collect();
+            intact_prefix_then_error(&got, &columns, extended);
+            check_row_description(RowDescription::from_body(body), body);
+            let frame = encode::tagged(b'T', body).unwrap();
+            exercise_views(FrameRef::new(Direction::Backend, FrameKind::Tagged(b'T'), &frame));
+        }
+    }
+
+    /// Any bytes as a DataRow or RowDescription body: the honesty checks hold.
+    #[test]
+    fn arbitrary_row_bodies_are_read_honestly(body in vec(any::<u8>(), 0..80)) {
+        check_data_row(DataRow::from_body(&body), &body);
+        check_row_description(RowDescription::from_body(&body), &body);
     }
 }

@@ -1,7 +1,9 @@
 //! Checks shared by the tests and the `fuzz/` target: framing a stream whole or in chunks, and
-//! calling every view of a frame while asserting that the views agree with `message_type()`.
+//! calling every view of a frame while asserting that the views agree with `message_type()`
+//! and that what a view returns is what the bytes say (never a value read from elsewhere).
 
 use bytes::BytesMut;
+use pgkeel_wire::message::{DataRow, RowDescription};
 use pgkeel_wire::{
     Direction, Frame, FrameKind, FrameRef, Framer, MessageType, StartupCode, WireError,
 };
@@ -218,6 +220,16 @@ pub(crate) fn exercise_views(frame: FrameRef<'_>) -> usize {
         count(v.severity().is_ok());
         count(v.message().is_ok());
     }
+    let view = frame.data_row();
+    assert_eq!(view.is_ok(), t == MessageType::DataRow, "{t:?}");
+    if let Ok(v) = view {
+        count(check_data_row(v, frame.body()) > 0);
+    }
+    let view = frame.row_description();
+    assert_eq!(view.is_ok(), t == MessageType::RowDescription, "{t:?}");
+    if let Ok(v) = view {
+        count(check_row_description(v, frame.body()) > 0);
+    }
     let view = frame.ready_for_query();
     if view.is_ok() {
         assert_eq!(t, MessageType::ReadyForQuery);
@@ -273,4 +285,97 @@ pub(crate) fn exercise_views(frame: FrameRef<'_>) -> usize {
         }
     }
     ok
+}
+
+/// Reads every value of a DataRow over `body` and asserts that the iteration is honest: each
+/// value is the very slice its length prefix announces, an error is the last item, and a row
+/// read without error has exactly its declared number of values and no bytes left over.
+/// Returns how many values were read.
+pub(crate) fn check_data_row(row: DataRow<'_>, body: &[u8]) -> usize {
+    let declared = row.len();
+    assert_eq!(declared.is_err(), body.len() < 2);
+    assert_eq!(row.is_empty().ok(), declared.as_ref().ok().map(|n| *n == 0));
+    let mut values = row.values();
+    let (mut read, mut at) = (0usize, 2usize);
+    while let Some(value) = values.next() {
+        match value {
+            Ok(value) => {
+                read += 1;
+                let len = i32::from_be_bytes(body[at..at + 4].try_into().expect("4 bytes"));
+                at += 4;
+                match value {
+                    None => assert_eq!(len, -1, "NULL is length -1"),
+                    Some(v) => {
+                        assert_eq!(Ok(v.len()), usize::try_from(len));
+                        assert_eq!(v.as_ptr(), body[at..].as_ptr(), "the value is in place");
+                        at += v.len();
+                    }
+                }
+            }
+            Err(_) => {
+                assert!(values.next().is_none(), "an error ends the iteration");
+                assert!(
+                    !complete(&declared, read, at, body),
+                    "an error on a whole row"
+                );
+                return read;
+            }
+        }
+    }
+    assert_eq!(Ok(read), declared.map(usize::from), "every declared value");
+    assert_eq!(at, body.len(), "no bytes after the last value");
+    read
+}
+
+/// Reads every field of a RowDescription over `body`, with the same honesty checks as
+/// [`check_data_row`]: each name is the C string at its place, 18 bytes of numbers follow it.
+pub(crate) fn check_row_description(description: RowDescription<'_>, body: &[u8]) -> usize {
+    let declared = description.len();
+    assert_eq!(declared.is_err(), body.len() < 2);
+    assert_eq!(
+        description.is_empty().ok(),
+        declared.as_ref().ok().map(|n| *n == 0)
+    );
+    let mut fields = description.fields();
+    let (mut read, mut at) = (0usize, 2usize);
+    while let Some(field) = fields.next() {
+        match field {
+            Ok(field) => {
+                read += 1;
+                assert_eq!(
+                    field.name.as_ptr(),
+                    body[at..].as_ptr(),
+                    "the name is in place"
+                );
+                assert!(!field.name.contains(&0));
+                at += field.name.len() + 1;
+                let be = |n: usize| &body[at + n..];
+                assert_eq!(field.table_oid.to_be_bytes(), be(0)[..4]);
+                assert_eq!(field.column.to_be_bytes(), be(4)[..2]);
+                assert_eq!(field.type_oid.to_be_bytes(), be(6)[..4]);
+                assert_eq!(field.type_len.to_be_bytes(), be(10)[..2]);
+                assert_eq!(field.type_modifier.to_be_bytes(), be(12)[..4]);
+                assert_eq!(field.format.to_be_bytes(), be(16)[..2]);
+                at += 18;
+            }
+            Err(_) => {
+                assert!(fields.next().is_none(), "an error ends the iteration");
+                assert!(
+                    !complete(&declared, read, at, body),
+                    "an error on a whole description"
+                );
+                return read;
+            }
+        }
+    }
+    assert_eq!(Ok(read), declared.map(usize::from), "every declared field");
+    assert_eq!(at, body.len(), "no bytes after the last field");
+    read
+}
+
+/// True when `read` items are all that `declared` promised and they end the body at `at`.
+fn complete(declared: &Result<u16, WireError>, read: usize, at: usize, body: &[u8]) -> bool {
+    declared
+        .as_ref()
+        .is_ok_and(|n| usize::from(*n) == read && at == body.len())
 }

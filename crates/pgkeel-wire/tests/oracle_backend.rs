@@ -8,7 +8,7 @@ use pgwire::messages::startup::{BackendKeyData, SecretKey};
 use pgwire::messages::{DecodeContext, Message, ProtocolVersion};
 use proptest::prelude::*;
 
-use crate::backend_messages::{BeMsg, Key, be_msg};
+use crate::backend_messages::{BeMsg, Column, Key, be_msg};
 use crate::invariants::decode_chunked;
 use crate::support::{frame_one, server_frame};
 
@@ -60,7 +60,7 @@ fn one_of_each() -> Vec<BeMsg> {
             payload: "{\"id\":1}".into(),
         },
         BeMsg::ParameterDescription(vec![23, 25]),
-        BeMsg::RowDescription(vec!["id".into(), "name".into()]),
+        BeMsg::RowDescription(vec![Column::int4("id"), Column::int4("name")]),
         BeMsg::DataRow(vec![Some(b"1".to_vec()), None]),
         BeMsg::CopyData(b"w\0\0\0\0".to_vec()),
         BeMsg::CopyDone,
@@ -277,4 +277,100 @@ fn notice_reads_through_the_error_fields_view() {
     assert_eq!(fields.severity().unwrap(), Some(&b"WARNING"[..]));
     assert_eq!(fields.code().unwrap(), Some(&b"01000"[..]));
     assert_eq!(fields.field(b'H').unwrap(), None);
+}
+
+/// NULL and the empty value are different values; a row may have no columns at all; values
+/// may hold any bytes, NUL included; a row may be wide and a value long.
+#[test]
+fn data_rows_keep_null_empty_binary_wide_and_long_values_apart() {
+    let rows: Vec<Vec<Option<Vec<u8>>>> = vec![
+        vec![],
+        vec![None],
+        vec![Some(vec![])],
+        vec![None, Some(vec![]), None],
+        vec![Some(b"\0\xff\0".to_vec()), Some(b"-1".to_vec())],
+        vec![Some(vec![0xff; 4]); 1600], // a value of four 0xff bytes is not a length of -1
+        (0..1664u16)
+            .map(|i| (i % 3 != 0).then(|| i.to_be_bytes().to_vec()))
+            .collect(),
+        vec![Some(vec![b'x'; 1 << 20])],
+    ];
+    for values in rows {
+        let m = BeMsg::DataRow(values.clone());
+        let frame = server_frame(&m.to_bytes());
+        m.check(frame.as_ref());
+        let row = frame.as_ref().data_row().unwrap();
+        let nulls = row
+            .values()
+            .filter(|v| v.as_ref().unwrap().is_none())
+            .count();
+        assert_eq!(nulls, values.iter().filter(|v| v.is_none()).count());
+    }
+}
+
+/// Every field of every column, at the ends of its range: OIDs above 2^31 (pgwire keeps them
+/// as int4), negative attribute numbers (system columns), variable-width types, typmods.
+#[test]
+fn row_description_reads_back_every_field_at_its_limits() {
+    let extreme = Column {
+        name: "ctid".into(),
+        table_oid: u32::MAX,
+        column: -1,
+        type_oid: 2_147_483_648,
+        type_len: 6,
+        type_modifier: i32::MIN,
+        format: 1,
+    };
+    let variable = Column {
+        name: "naïve \"quoted\" name".into(),
+        table_oid: 16_384,
+        column: i16::MAX,
+        type_oid: 1043,
+        type_len: -1,
+        type_modifier: 68, // varchar(64)
+        format: 0,
+    };
+    let unnamed = Column {
+        name: String::new(),
+        table_oid: 0,
+        column: i16::MIN,
+        type_oid: 0,
+        type_len: -2, // cstring
+        type_modifier: i32::MAX,
+        format: 0,
+    };
+    for columns in [
+        vec![],
+        vec![extreme.clone()],
+        vec![extreme, variable, unnamed.clone(), unnamed],
+    ] {
+        let m = BeMsg::RowDescription(columns);
+        m.check(server_frame(&m.to_bytes()).as_ref());
+    }
+}
+
+/// A result as the server sends it: the description, the rows, the command tag, ready. The
+/// views read the same however the stream was split.
+#[test]
+fn a_result_stream_reads_back_however_split() {
+    let result = [
+        BeMsg::RowDescription(vec![Column::int4("id"), Column::int4("note")]),
+        BeMsg::DataRow(vec![Some(b"1".to_vec()), None]),
+        BeMsg::DataRow(vec![Some(b"2".to_vec()), Some(vec![])]),
+        BeMsg::CommandComplete("SELECT 2".into()),
+        BeMsg::ReadyForQuery(b'I'),
+    ];
+    let mut buf = BytesMut::new();
+    for m in &result {
+        m.encode(&mut buf);
+    }
+    let every_byte: Vec<usize> = (1..buf.len()).collect();
+    for cuts in [&[][..], &[1, 7, 30, 31], &every_byte] {
+        let framed = decode_chunked(Framer::new(Direction::Backend), &buf, cuts, &[]);
+        assert_eq!(framed.end, Ok(0));
+        assert_eq!(framed.frames.len(), result.len());
+        for (m, f) in result.iter().zip(&framed.frames) {
+            m.check(f.as_ref());
+        }
+    }
 }
