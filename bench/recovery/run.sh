@@ -31,14 +31,14 @@ COMMAND="OUTAGES=$OUTAGES SEED=$SEED NOTIFIES=$NOTIFIES bench/recovery/run.sh"
 # ---------------------------------------------------------------- build
 cd "$ROOT"
 if [[ $SKIP_BUILD != 1 ]]; then
-    # Two invocations on purpose: built together, the example's dev-dependencies would unify
+    # Two invocations on purpose: built together, the harness's dependencies would unify
     # features into a different pgkeel binary than `cargo build --release -p pgkeel` gives.
     [[ -n ${PGKEEL_BIN:-} ]] || { log "building pgkeel (release)"; cargo build --release -p pgkeel; }
-    log "building the recovery_bench example (release)"
-    cargo build --release -p pgkeel-conn --example recovery_bench
+    log "building the recovery_bench harness (bench/recovery/harness, release)"
+    cargo build --release -p pgkeel-recovery-bench
 fi
 export PGKEEL_BIN=${PGKEEL_BIN:-"$ROOT/target/release/pgkeel"}
-BENCH="$ROOT/target/release/examples/recovery_bench"
+BENCH="$ROOT/target/release/recovery_bench"
 [[ -x $PGKEEL_BIN ]] || die "no pgkeel binary at $PGKEEL_BIN"
 [[ -x $BENCH ]] || die "no benchmark binary at $BENCH (run without SKIP_BUILD=1)"
 

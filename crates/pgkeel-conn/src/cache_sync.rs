@@ -116,13 +116,10 @@ impl CacheSync {
         let mut listener_connection = pool.config().clone();
         let app = format!(
             "{} (cache {})",
-            listener_connection
-                .pg
-                .get_application_name()
-                .unwrap_or("pgkeel"),
+            listener_connection.database.application_name(),
             config.name
         );
-        listener_connection.pg.application_name(&app);
+        listener_connection.database = listener_connection.database.with_application_name(&app);
         let shutdown = CancellationToken::new();
         let listener = Listener::start(
             ListenerConfig::new(listener_connection).channel(config.channel.clone()),

@@ -1,25 +1,31 @@
-//! Pool settings: the database (libpq URL or `key=value` DSN), sizes, timeouts, keepalive,
-//! backoff, minimum server version and error classes.
+//! Pool settings: the database (libpq URL or `key=value` DSN plus the `PG*` environment,
+//! parsed by pgkeel-net's connector), sizes, timeouts, keepalive, backoff, minimum server
+//! version and error classes.
 
-use std::str::FromStr;
 use std::time::Duration;
+
+use pgkeel_net::Database;
 
 use crate::backoff::Backoff;
 use crate::class::Classifier;
 use crate::error::Error;
 
+/// The connect timeout when the connection string and the environment set none.
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// How to connect and how to behave when the connection fails.
 #[derive(Debug, Clone)]
 pub struct PoolConfig {
-    /// The database (parsed from a URL or DSN).
-    pub pg: tokio_postgres::Config,
+    /// The database (parsed from a URL or DSN and the `PG*` environment). Its own connect
+    /// timeout is not used: [`PoolConfig::connect_timeout`] is.
+    pub database: Database,
     /// A name for logs and metrics.
     pub name: String,
     /// Most connections open at once.
     pub max_size: usize,
     /// How long `run` waits for a free connection before failing with a pool timeout.
     pub acquire_timeout: Duration,
-    /// How long establishing one connection may take.
+    /// How long establishing one connection may take (authentication included).
     pub connect_timeout: Duration,
     /// A silent (stalled, blackholed) link is noticed within this time.
     pub keepalive: Duration,
@@ -37,32 +43,42 @@ pub struct PoolConfig {
 }
 
 impl PoolConfig {
-    /// Settings for `url` (libpq URL `postgres://user:pass@host:port/db` or `key=value` DSN),
-    /// with the defaults: 8 connections, 5 s acquire and connect timeouts, 5 s keepalive,
-    /// 50 ms–2 s backoff, 50 ms fast probe, PostgreSQL 13 or newer.
+    /// Settings for `url` (libpq URL `postgres://user:pass@host:port/db` or `key=value` DSN;
+    /// what it leaves out comes from `PGHOST`, `PGUSER`, ... as with libpq), with the
+    /// defaults: 8 connections, 5 s acquire timeout, 5 s connect timeout (unless the URL's
+    /// `connect_timeout` or `PGCONNECT_TIMEOUT` sets one), 5 s keepalive, 50 ms–2 s backoff,
+    /// 50 ms fast probe, PostgreSQL 13 or newer.
     pub fn from_url(url: &str) -> Result<Self, Error> {
-        let mut pg = tokio_postgres::Config::from_str(url).map_err(|e| {
-            Error::config(format!(
-                "the database URL does not parse ({e}); expected postgres://user:password@host:port/dbname \
-                 or 'host=... port=... user=... dbname=...'"
-            ))
-        })?;
-        if pg.get_application_name().is_none() {
-            pg.application_name("pgkeel");
-        }
-        Ok(PoolConfig {
-            pg,
+        let database = Database::parse(url).map_err(|e| Error::config(e.to_string()))?;
+        Ok(Self::new(database))
+    }
+
+    /// Settings for `database`, with the defaults of [`PoolConfig::from_url`].
+    pub fn new(database: Database) -> Self {
+        PoolConfig {
+            connect_timeout: database
+                .connect_timeout_chosen()
+                .unwrap_or(DEFAULT_CONNECT_TIMEOUT),
+            database,
             name: "default".to_owned(),
             max_size: 8,
             acquire_timeout: Duration::from_secs(5),
-            connect_timeout: Duration::from_secs(5),
             keepalive: Duration::from_secs(5),
             backoff: Backoff::default(),
             fast_probe: Some(Duration::from_millis(50)),
             hook_timeout: Duration::from_secs(30),
             min_server_version: 130_000,
             classifier: Classifier::new(),
-        })
+        }
+    }
+
+    /// The database with [`PoolConfig::connect_timeout`] applied: what the pool, its
+    /// supervisor, a listener on these settings and pgkeel-work's session heartbeat connect
+    /// with.
+    pub fn connector(&self) -> Database {
+        self.database
+            .clone()
+            .with_connect_timeout(self.connect_timeout)
     }
 
     /// Checks the settings make sense.
@@ -83,11 +99,39 @@ impl PoolConfig {
         if self.backoff.cap < self.backoff.base {
             return Err(Error::config("the backoff cap must not be below its base"));
         }
-        if self.pg.get_hosts().is_empty() {
-            return Err(Error::config(
-                "the database URL names no host (add host=... or @host:port)",
-            ));
-        }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_urls_connect_timeout_is_the_fields_first_value() {
+        let no_env = |_: &str| None;
+        let given = Database::parse_with_env("postgres://u@h/d?connect_timeout=3", &no_env)
+            .map(PoolConfig::new)
+            .unwrap();
+        assert_eq!(given.connect_timeout, Duration::from_secs(3));
+        let default = Database::parse_with_env("postgres://u@h/d", &no_env)
+            .map(PoolConfig::new)
+            .unwrap();
+        assert_eq!(default.connect_timeout, DEFAULT_CONNECT_TIMEOUT);
+        // The field is the knob: the connector applies it, whatever the URL said.
+        let mut tuned = given;
+        tuned.connect_timeout = Duration::from_millis(700);
+        assert_eq!(
+            tuned.connector().connect_timeout(),
+            Duration::from_millis(700)
+        );
+        assert_eq!(tuned.connector().describe(), "u@h:5432/d");
+    }
+
+    #[test]
+    fn a_url_that_does_not_parse_is_a_config_error() {
+        let err = PoolConfig::from_url("postgres://u@h:notaport/d").unwrap_err();
+        assert!(err.is_fatal(), "{err}");
+        assert!(err.to_string().contains("does not parse"), "{err}");
     }
 }

@@ -5,7 +5,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::class::ErrorClass;
+use pgkeel_net::{ConnectError, describe_postgres};
+
+use crate::class::{Classifier, ErrorClass};
 
 /// Why an operation, a connection or a recovery failed. Cheap to clone.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -14,12 +16,20 @@ pub struct Error(Arc<Kind>);
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum Kind {
-    #[error("{context}: {}", describe(source))]
+    #[error("{context}: {}", describe_postgres(source))]
     Postgres {
         class: ErrorClass,
         context: String,
         #[source]
         source: tokio_postgres::Error,
+    },
+    /// Opening a connection failed with what the server or the network said (a timeout is
+    /// `ConnectTimeout`).
+    #[error("connecting failed: {}", connect_cause(source))]
+    Connect {
+        class: ErrorClass,
+        #[source]
+        source: ConnectError,
     },
     #[error(
         "the database is unavailable ({state}{last}); {advice}",
@@ -60,37 +70,6 @@ pub(crate) enum Kind {
     ListenerStopped,
 }
 
-/// A tokio-postgres error in full: the server's severity, message, SQLSTATE, detail and hint,
-/// or the chain of causes (e.g. "error connecting to server: Connection refused (os error 111)").
-pub fn describe(error: &tokio_postgres::Error) -> String {
-    if let Some(db) = error.as_db_error() {
-        let mut text = format!(
-            "{}: {} (SQLSTATE {})",
-            db.severity(),
-            db.message(),
-            db.code().code()
-        );
-        if let Some(detail) = db.detail() {
-            text.push_str(&format!("; detail: {detail}"));
-        }
-        if let Some(hint) = db.hint() {
-            text.push_str(&format!("; hint: {hint}"));
-        }
-        return text;
-    }
-    let mut text = error.to_string();
-    let mut cause = std::error::Error::source(error);
-    while let Some(e) = cause {
-        let more = e.to_string();
-        if !text.contains(&more) {
-            text.push_str(": ");
-            text.push_str(&more);
-        }
-        cause = e.source();
-    }
-    text
-}
-
 impl Error {
     pub(crate) fn new(kind: Kind) -> Self {
         Error(Arc::new(kind))
@@ -116,10 +95,33 @@ impl Error {
         Self::new(Kind::Config(message.into()))
     }
 
+    /// Opening a connection failed: a timeout, or what the server or the network said,
+    /// classified by `classifier`.
+    pub(crate) fn connect(error: ConnectError, classifier: &Classifier) -> Self {
+        if let Some(after) = error.timed_out() {
+            return Self::new(Kind::ConnectTimeout(after));
+        }
+        let class = error
+            .postgres_error()
+            .map_or(ErrorClass::Transient, |e| classifier.classify(e));
+        Self::new(Kind::Connect {
+            class,
+            source: error,
+        })
+    }
+
+    /// Nothing listened at the server's address (refused, no socket file): the fast probe can
+    /// tell when something does again.
+    pub(crate) fn is_refused(&self) -> bool {
+        matches!(self.kind(), Kind::Connect { source, .. } if source.is_refused())
+    }
+
     /// The class of this error (see [`ErrorClass`]).
     pub fn class(&self) -> ErrorClass {
         match self.kind() {
-            Kind::Postgres { class, .. } | Kind::Hook { class, .. } => *class,
+            Kind::Postgres { class, .. }
+            | Kind::Connect { class, .. }
+            | Kind::Hook { class, .. } => *class,
             Kind::Operation { .. } => ErrorClass::Statement,
             Kind::Unavailable { .. }
             | Kind::PoolTimeout { .. }
@@ -171,7 +173,16 @@ impl Error {
     pub fn as_postgres(&self) -> Option<&tokio_postgres::Error> {
         match self.kind() {
             Kind::Postgres { source, .. } => Some(source),
+            Kind::Connect { source, .. } => source.postgres_error(),
             _ => None,
         }
+    }
+}
+
+/// What the server or the network said when connecting, in full.
+fn connect_cause(error: &ConnectError) -> String {
+    match error.postgres_error() {
+        Some(e) => describe_postgres(e),
+        None => error.to_string(),
     }
 }

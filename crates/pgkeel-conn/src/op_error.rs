@@ -39,7 +39,7 @@ impl From<Box<dyn std::error::Error + Send + Sync>> for OpError {
 impl std::fmt::Display for OpError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            OpError::Postgres(e) => f.write_str(&crate::error::describe(e)),
+            OpError::Postgres(e) => f.write_str(&pgkeel_net::describe_postgres(e)),
             OpError::Other(e) => write!(f, "{e}"),
         }
     }

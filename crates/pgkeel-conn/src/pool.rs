@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use deadpool::managed::{Object, PoolError, TimeoutType};
+use pgkeel_net::ConnectError;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -99,12 +100,8 @@ impl PoolBuilder {
     pub fn start(self) -> Result<Pool, Error> {
         self.config.validate()?;
         let (signals, receiver) = mpsc::unbounded_channel();
-        let manager = ObservedManager::new(
-            self.config.pg.clone(),
-            &self.config.name,
-            self.config.connect_timeout,
-            signals.clone(),
-        );
+        let database = self.config.connector();
+        let manager = ObservedManager::new(database.clone(), &self.config.name, signals.clone());
         let pool = deadpool::managed::Pool::builder(manager)
             .max_size(self.config.max_size)
             .runtime(deadpool::Runtime::Tokio1)
@@ -112,6 +109,7 @@ impl PoolBuilder {
             .map_err(|e| Error::config(format!("cannot build the pool: {e}")))?;
         let shared = Arc::new(Shared {
             config: self.config,
+            database,
             pool,
             health: watch::Sender::new(Health::Starting {
                 attempt: 0,
@@ -361,13 +359,9 @@ impl Pool {
     }
 }
 
-fn checkout_error(shared: &Shared, error: PoolError<tokio_postgres::Error>) -> Error {
+fn checkout_error(shared: &Shared, error: PoolError<ConnectError>) -> Error {
     match error {
-        PoolError::Backend(e) => Error::postgres(
-            shared.config.classifier.classify(&e),
-            "connecting failed",
-            e,
-        ),
+        PoolError::Backend(e) => Error::connect(e, &shared.config.classifier),
         PoolError::Timeout(_) => Error::new(Kind::ConnectTimeout(shared.config.connect_timeout)),
         PoolError::Closed => Error::new(Kind::Closed),
         other => Error::config(format!("the pool failed: {other}")),

@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
+use pgkeel_net::{Database, describe_postgres};
 use tokio::sync::oneshot;
-use tokio_postgres::NoTls;
 
 use crate::class::Classifier;
 use crate::error::{Error, Kind};
@@ -16,32 +16,23 @@ pub(crate) struct Sentinel {
 }
 
 impl Sentinel {
-    /// Connects (within `timeout`) and checks the server version.
+    /// Connects (within the database's connect timeout) and checks the server version
+    /// (within the same time).
     pub(crate) async fn connect(
-        pg: &tokio_postgres::Config,
-        timeout: Duration,
+        database: &Database,
         classifier: &Classifier,
         min_server_version: u32,
     ) -> Result<Self, Error> {
-        let mut pg = pg.clone();
-        pg.connect_timeout(timeout);
-        let connecting = tokio::time::timeout(timeout, pg.connect(NoTls));
-        let (client, connection) = match connecting.await {
-            Err(_) => return Err(Error::new(Kind::ConnectTimeout(timeout))),
-            Ok(Err(e)) => {
-                return Err(Error::postgres(
-                    classifier.classify(&e),
-                    "connecting failed",
-                    e,
-                ));
-            }
-            Ok(Ok(pair)) => pair,
-        };
+        let timeout = database.connect_timeout();
+        let (client, connection) = database
+            .connect()
+            .await
+            .map_err(|e| Error::connect(e, classifier))?;
         let (tell, ended) = oneshot::channel();
         tokio::spawn(async move {
             let cause = match connection.await {
                 Ok(()) => "the server closed the connection".to_owned(),
-                Err(e) => crate::error::describe(&e),
+                Err(e) => describe_postgres(&e),
             };
             let _ = tell.send(cause);
         });

@@ -1,22 +1,25 @@
 //! The one recovery worker of a pool. It owns the sentinel connection, publishes `Health`, and
 //! walks Starting → Ready ⇄ Recovering (or Fatal): on a loss it flushes the pool, reconnects
 //! with exponential backoff and jitter (a cheap probe starts the attempt as soon as the server
-//! listens again, and a server that says it is starting up is asked again within milliseconds), runs every reconnect hook, and only then says Ready. Signals
-//! from callers are coalesced: however many ask, one worker recovers.
+//! listens again, and a server that says it is starting up is asked again within
+//! milliseconds), runs every reconnect hook, and only then says Ready. Signals from callers are
+//! coalesced: however many ask, one worker recovers.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use ::metrics::{counter, gauge, histogram};
+use pgkeel_net::Database;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::backoff::{Jitter, starting_up_delay};
 use crate::config::PoolConfig;
-use crate::error::{Error, Kind};
+use crate::error::Error;
 use crate::health::Health;
 use crate::hooks::Hook;
 use crate::manager::ObservedManager;
+use crate::probe;
 use crate::sentinel::Sentinel;
 use crate::stats::Counters;
 use crate::telemetry;
@@ -34,6 +37,8 @@ pub(crate) enum Signal {
 
 pub(crate) struct Shared {
     pub(crate) config: PoolConfig,
+    /// `config.connector()`: the database with the connect timeout applied.
+    pub(crate) database: Database,
     pub(crate) pool: deadpool::managed::Pool<ObservedManager>,
     pub(crate) health: watch::Sender<Health>,
     pub(crate) signals: mpsc::UnboundedSender<Signal>,
@@ -132,7 +137,7 @@ pub(crate) async fn supervise(shared: Arc<Shared>, mut signals: mpsc::UnboundedR
                             last_error,
                         },
                     });
-                    wait_before_retry(&shared, delay, refused(&error), &mut signals).await;
+                    wait_before_retry(&shared, delay, error.is_refused(), &mut signals).await;
                 }
             }
         };
@@ -174,8 +179,7 @@ pub(crate) async fn supervise(shared: Arc<Shared>, mut signals: mpsc::UnboundedR
 async fn establish(shared: &Shared) -> Result<Sentinel, Error> {
     let config = &shared.config;
     let sentinel = Sentinel::connect(
-        &config.pg,
-        config.connect_timeout,
+        &shared.database,
         &config.classifier,
         config.min_server_version,
     )
@@ -254,6 +258,13 @@ async fn wait_before_retry(
 ) {
     let deadline = tokio::time::Instant::now() + delay;
     let fast = shared.config.fast_probe.filter(|_| refused);
+    let probe = async {
+        match fast {
+            Some(every) => probe::until_accepting(&shared.database, every).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(probe);
     loop {
         tokio::select! {
             _ = tokio::time::sleep_until(deadline) => return,
@@ -265,58 +276,7 @@ async fn wait_before_retry(
                     Some(_) => {}
                 }
             },
-            _ = tokio::time::sleep(fast.unwrap_or(delay)), if fast.is_some() => {
-                if server_listens(&shared.config.pg).await {
-                    return;
-                }
-            }
+            () = &mut probe => return,
         }
     }
-}
-
-/// True when the error says nobody listens at the address (refused, no socket file).
-fn refused(error: &Error) -> bool {
-    let Kind::Postgres { source, .. } = error.kind() else {
-        return false;
-    };
-    let mut cause = std::error::Error::source(source);
-    while let Some(e) = cause {
-        if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            return matches!(
-                io.kind(),
-                std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::NotFound
-            );
-        }
-        cause = e.source();
-    }
-    false
-}
-
-/// A cheap check that something accepts connections at the configured address.
-async fn server_listens(pg: &tokio_postgres::Config) -> bool {
-    let ports = pg.get_ports();
-    for (i, host) in pg.get_hosts().iter().enumerate() {
-        let port = ports.get(i).or(ports.first()).copied().unwrap_or(5432);
-        let attempt = async {
-            match host {
-                tokio_postgres::config::Host::Tcp(name) => {
-                    tokio::net::TcpStream::connect((name.as_str(), port))
-                        .await
-                        .is_ok()
-                }
-                tokio_postgres::config::Host::Unix(dir) => {
-                    tokio::net::UnixStream::connect(dir.join(format!(".s.PGSQL.{port}")))
-                        .await
-                        .is_ok()
-                }
-            }
-        };
-        if tokio::time::timeout(Duration::from_millis(250), attempt)
-            .await
-            .unwrap_or(false)
-        {
-            return true;
-        }
-    }
-    false
 }

@@ -31,6 +31,7 @@ const TOKIO_POSTGRES_KEEPALIVES_IDLE: Duration = Duration::from_secs(2 * 60 * 60
 pub struct Database {
     pg: Config,
     connect_timeout: Duration,
+    connect_timeout_given: bool,
     application_name_given: bool,
 }
 
@@ -66,12 +67,12 @@ impl Database {
     }
 
     fn from_config_with_timeout(mut pg: Config, fallback: Option<Duration>) -> Result<Self, Error> {
-        let connect_timeout = pg
+        let chosen = pg
             .get_connect_timeout()
             .copied()
             .filter(|t| !t.is_zero())
-            .or(fallback)
-            .unwrap_or(DEFAULT_CONNECT_TIMEOUT);
+            .or(fallback);
+        let connect_timeout = chosen.unwrap_or(DEFAULT_CONNECT_TIMEOUT);
         pg.connect_timeout(connect_timeout);
         let application_name_given = pg.get_application_name().is_some();
         if !application_name_given {
@@ -85,6 +86,7 @@ impl Database {
         let db = Database {
             pg,
             connect_timeout,
+            connect_timeout_given: chosen.is_some(),
             application_name_given,
         };
         db.addresses()?;
@@ -129,6 +131,7 @@ impl Database {
     /// Bounds connecting to one address, authentication included.
     pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
+        self.connect_timeout_given = true;
         self.pg.connect_timeout(timeout);
         self
     }
@@ -186,6 +189,13 @@ impl Database {
     /// How long connecting to one address may take.
     pub fn connect_timeout(&self) -> Duration {
         self.connect_timeout
+    }
+
+    /// The connect timeout the connection string, `PGCONNECT_TIMEOUT` or
+    /// [`Database::with_connect_timeout`] chose; `None` when [`Database::connect_timeout`] is
+    /// the default (so a caller with a default of its own can apply it).
+    pub fn connect_timeout_chosen(&self) -> Option<Duration> {
+        self.connect_timeout_given.then_some(self.connect_timeout)
     }
 
     /// The parsed settings, for what only tokio-postgres reads (e.g. `channel_binding`).
@@ -286,6 +296,7 @@ mod tests {
         assert_eq!((db.user(), db.password()), ("app", Some(&b"p@ss"[..])));
         assert_eq!(db.dbname(), Some("shop"));
         assert_eq!(db.connect_timeout(), Duration::from_secs(3));
+        assert_eq!(db.connect_timeout_chosen(), Some(Duration::from_secs(3)));
         assert_eq!(db.application_name(), DEFAULT_APPLICATION_NAME);
         assert_eq!(db.describe(), "app@db.example:6432/shop");
         assert!(!format!("{db:?}").contains("p@ss"));
@@ -303,6 +314,9 @@ mod tests {
             ]
         );
         assert_eq!(db.connect_timeout(), DEFAULT_CONNECT_TIMEOUT);
+        assert_eq!(db.connect_timeout_chosen(), None);
+        let db = db.with_connect_timeout(Duration::from_secs(2));
+        assert_eq!(db.connect_timeout_chosen(), Some(Duration::from_secs(2)));
         assert_eq!(db.application_name(), "x");
         assert_eq!(db.password(), None);
         assert_eq!(db.describe(), "u@/run/pg/.s.PGSQL.5433,127.0.0.1:5433/u");
@@ -338,6 +352,7 @@ mod tests {
         assert_eq!(db.application_name(), "envapp");
         assert_eq!(db.options(), Some("-c work_mem=8MB"));
         assert_eq!(db.connect_timeout(), Duration::from_secs(4));
+        assert_eq!(db.connect_timeout_chosen(), Some(Duration::from_secs(4)));
 
         // The string wins over the environment.
         let db = Database::parse_with_env("postgres://u@h:1/d?application_name=s", &env).unwrap();

@@ -27,7 +27,7 @@ async fn main() -> Result<(), BoxError> {
     let workers: usize = args.get(2).map_or(Ok(4), |a| a.parse())?;
     let seconds: u64 = args.get(3).map_or(Ok(10), |a| a.parse())?;
 
-    let (mut client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+    let (mut client, connection) = pgkeel_net::Database::parse(url)?.connect().await?;
     tokio::spawn(connection);
     pgkeel_work::migrate(&mut client).await?;
     // 10 % of the targets back off for an hour (BMDB's persisted backoff rows).

@@ -65,6 +65,15 @@ impl Error {
         })
     }
 
+    /// Opening a connection failed: what the server or the network said, or no answer within
+    /// the connect timeout.
+    pub(crate) fn connect(context: impl Into<String>, error: pgkeel_net::ConnectError) -> Self {
+        match error.into_postgres_error() {
+            Ok(source) => Self::postgres(context, source),
+            Err(timed_out) => Self::unreachable(context, timed_out.timed_out().unwrap_or_default()),
+        }
+    }
+
     pub(crate) fn config(message: impl Into<String>) -> Self {
         Self::new(Kind::Config(message.into()))
     }

@@ -123,7 +123,7 @@ impl Session {
     pub async fn start(pool: &Pool, config: SessionConfig) -> Result<Session, Error> {
         let interval_ms = config.validate()?;
         let pool_config = pool.config();
-        let mut link = heartbeat::Link::new(pool_config.pg.clone(), pool_config.connect_timeout);
+        let mut link = heartbeat::Link::new(pool_config.connector());
         let limit = pool_config.connect_timeout + config.interval;
         let (id, sent) = tokio::time::timeout(
             limit,
@@ -131,7 +131,7 @@ impl Session {
         )
         .await
         .map_err(|_| Error::unreachable("starting a session", limit))?
-        .map_err(|e| Error::postgres("starting a session", e))?;
+        .map_err(|e| e.into_error("starting a session"))?;
         let state = Arc::new(State::new(
             id,
             config.component.clone(),

@@ -7,12 +7,12 @@ use std::future::Future;
 
 use pgkeel_conn::{Jitter, OpError};
 
-use crate::backoff::Backoff;
 use crate::error::Error;
 use crate::history::{self, Event};
 use crate::session::Session;
 use crate::telemetry;
 use crate::transact::{Failure, Tx};
+use crate::work_backoff::WorkBackoff;
 
 const INSERT_WORK: &str = "INSERT INTO pgkeel_work.work (target, process, session_id) \
      VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING session_id";
@@ -300,7 +300,7 @@ impl Work {
     /// writes history `failed` with the cause and, with a `backoff`, makes the (target, process)
     /// ineligible for the next interval (computed from the interval persisted by the previous
     /// failure). Without a backoff, an existing backoff row is left as it is.
-    pub async fn fail(&self, backoff: Option<&Backoff>, cause: &str) -> Result<(), Error> {
+    pub async fn fail(&self, backoff: Option<&WorkBackoff>, cause: &str) -> Result<(), Error> {
         let (target, process) = (self.target.as_str(), self.process.as_str());
         let result = self
             .session

@@ -1,6 +1,8 @@
 //! Listener settings: the connection (a [`PoolConfig`]: URL, timeouts, keepalive, backoff,
 //! fast probe, error classes), the channels, and the size of the event buffer.
 
+use pgkeel_wire::sql::has_nul;
+
 use crate::config::PoolConfig;
 use crate::error::Error;
 
@@ -11,7 +13,7 @@ const MAX_CHANNEL_BYTES: usize = 63;
 /// buffers for a slow consumer.
 #[derive(Debug, Clone)]
 pub struct ListenerConfig {
-    /// The connection and its failure behaviour. Used: `pg`, `name` (in logs and metrics),
+    /// The connection and its failure behaviour. Used: `database`, `name` (in logs and metrics),
     /// `connect_timeout`, `keepalive` (a silent link is noticed within it), `backoff`,
     /// `fast_probe`, `classifier`. The pool sizes are ignored: a listener has one connection
     /// of its own.
@@ -82,7 +84,7 @@ pub(super) fn check_channel(channel: &str) -> Result<(), Error> {
     if channel.is_empty() {
         return Err(Error::config("a channel name must not be empty"));
     }
-    if channel.contains('\0') {
+    if has_nul(channel) {
         return Err(Error::config(format!(
             "the channel name {channel:?} contains a NUL byte, which PostgreSQL does not accept"
         )));
@@ -98,13 +100,10 @@ pub(super) fn check_channel(channel: &str) -> Result<(), Error> {
     Ok(())
 }
 
-/// `channel` quoted as an SQL identifier (`"a""b"` for `a"b`).
-pub(super) fn quote_ident(channel: &str) -> String {
-    format!("\"{}\"", channel.replace('"', "\"\""))
-}
-
 #[cfg(test)]
 mod tests {
+    use pgkeel_wire::sql::quote_ident;
+
     use super::*;
 
     #[test]

@@ -1,17 +1,12 @@
-//! Opening the listener's connection: connect within the connect timeout, and decide whether a
+//! Opening the listener's connection through pgkeel-net's connector, and deciding whether a
 //! failure is worth retrying (and whether the server refused outright, for the fast probe) or
 //! fatal (wrong password, missing database, ...).
 
-use tokio_postgres::config::Host;
-use tokio_postgres::tls::NoTlsStream;
-use tokio_postgres::{Client, Config, NoTls, Socket};
+use pgkeel_net::{Database, PgConnection, describe_postgres};
+use tokio_postgres::Client;
 
-use crate::class::ErrorClass;
-use crate::config::PoolConfig;
-use crate::error::{Error, Kind, describe};
-
-/// The connection half that must be polled for notifications.
-pub(super) type PgConnection = tokio_postgres::Connection<Socket, NoTlsStream>;
+use crate::class::{Classifier, ErrorClass};
+use crate::error::{Error, Kind};
 
 /// Why connecting failed, and what to do about it.
 #[derive(Debug)]
@@ -28,33 +23,40 @@ pub(super) enum Failure {
     Fatal(Error),
 }
 
-/// Connects once.
-pub(super) async fn connect(config: &PoolConfig) -> Result<(Client, PgConnection), Failure> {
-    let attempt = tokio::time::timeout(config.connect_timeout, config.pg.connect(NoTls)).await;
-    let error = match attempt {
-        Ok(Ok(pair)) => return Ok(pair),
-        Ok(Err(error)) => error,
-        Err(_) => {
+/// Connects once (within the database's connect timeout).
+pub(super) async fn connect(
+    database: &Database,
+    classifier: &Classifier,
+) -> Result<(Client, PgConnection), Failure> {
+    let failed = match database.connect().await {
+        Ok(pair) => return Ok(pair),
+        Err(failed) => failed,
+    };
+    let refused = failed.is_refused();
+    let error = match failed.into_postgres_error() {
+        Ok(error) => error,
+        Err(timed_out) => {
+            let after = timed_out.timed_out().unwrap_or(database.connect_timeout());
             return Err(Failure::Retry {
-                cause: Error::new(Kind::ConnectTimeout(config.connect_timeout)).to_string(),
+                cause: Error::new(Kind::ConnectTimeout(after)).to_string(),
                 refused: false,
                 starting: false,
             });
         }
     };
-    match config.classifier.classify(&error) {
+    match classifier.classify(&error) {
         ErrorClass::Transient | ErrorClass::Discard | ErrorClass::FlushPool => {
             Err(Failure::Retry {
-                refused: is_refused(&error),
+                refused,
                 starting: error.code()
                     == Some(&tokio_postgres::error::SqlState::CANNOT_CONNECT_NOW),
-                cause: describe(&error),
+                cause: describe_postgres(&error),
             })
         }
         ErrorClass::Fatal | ErrorClass::Statement => {
             let context = format!(
                 "the listener cannot connect to {} and retrying cannot help ({})",
-                target(&config.pg),
+                database.describe(),
                 advice(error.code().map(|c| c.code()))
             );
             Err(Failure::Fatal(Error::postgres(
@@ -78,52 +80,27 @@ fn advice(code: Option<&str>) -> &'static str {
     }
 }
 
-/// True when the server's address refused the connection (nothing listens there yet).
-fn is_refused(error: &tokio_postgres::Error) -> bool {
-    let mut source = std::error::Error::source(error);
-    while let Some(e) = source {
-        if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            return matches!(
-                io.kind(),
-                std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::NotFound
-            );
-        }
-        source = e.source();
-    }
-    false
-}
-
-/// `user@host:port/dbname` for messages (never the password).
-pub(super) fn target(pg: &Config) -> String {
-    let user = pg.get_user().unwrap_or("?");
-    let db = pg.get_dbname().unwrap_or(user);
-    let ports = pg.get_ports();
-    let hosts: Vec<String> = pg
-        .get_hosts()
-        .iter()
-        .enumerate()
-        .map(|(i, host)| {
-            let port = ports.get(i).or(ports.first()).copied().unwrap_or(5432);
-            match host {
-                Host::Tcp(name) => format!("{name}:{port}"),
-                Host::Unix(dir) => format!("{}/.s.PGSQL.{port}", dir.display()),
-            }
-        })
-        .collect();
-    format!("{user}@{}/{db}", hosts.join(","))
-}
-
 #[cfg(test)]
 mod tests {
-    use std::str::FromStr;
-
     use super::*;
 
     #[test]
     fn names_the_target_without_the_password() {
-        let pg = Config::from_str("postgres://app:secret@127.0.0.1:5433/jobs").unwrap();
-        assert_eq!(target(&pg), "app@127.0.0.1:5433/jobs");
-        let pg = Config::from_str("host=/tmp port=7 user=u").unwrap();
-        assert_eq!(target(&pg), "u@/tmp/.s.PGSQL.7/u");
+        // The target a fatal listener error names.
+        let target = |url: &str| Database::parse_with_env(url, &|_| None).unwrap().describe();
+        assert_eq!(
+            target("postgres://app:secret@127.0.0.1:5433/jobs"),
+            "app@127.0.0.1:5433/jobs"
+        );
+        assert_eq!(target("host=/tmp port=7 user=u"), "u@/tmp/.s.PGSQL.7/u");
+    }
+
+    #[test]
+    fn fatal_advice_names_what_to_check() {
+        assert!(advice(Some("28P01")).contains("user name and password"));
+        assert!(advice(Some("28000")).contains("pg_hba.conf"));
+        assert!(advice(Some("3D000")).contains("database name"));
+        assert!(advice(Some("42501")).contains("the cause the server names"));
+        assert!(advice(None).contains("database URL"));
     }
 }

@@ -4,12 +4,11 @@
 //! | file | concept |
 //! |---|---|
 //! | `event.rs` | what is delivered: `Listening`, `Notification`, `Gap` |
-//! | `config.rs` | `ListenerConfig`; channel names checked and quoted |
+//! | `config.rs` | `ListenerConfig`; channel names checked |
 //! | `handle.rs` | `Listener`: start, receive, add/remove channels, stats, stop |
 //! | `task.rs` | connect, recover with backoff and the fast probe, stop on fatal errors |
 //! | `session.rs` | one connection: LISTEN, read, ping within the keepalive, requests |
-//! | `connect.rs` | one connection attempt and what its failure means |
-//! | `probe.rs` | the fast probe (bare connect while the server refuses connections) |
+//! | `connect.rs` | one connection attempt (pgkeel-net's connector) and what its failure means |
 //! | `outbox.rs` | bounded delivery: drop when the consumer is behind, then a `Gap` |
 //! | `command.rs` | LISTEN/UNLISTEN requests from the handle to the task |
 //! | `stats.rs` | counters, metrics and the final error, shared by handle and task |
@@ -22,7 +21,6 @@ mod connect;
 mod event;
 mod handle;
 mod outbox;
-mod probe;
 mod session;
 mod stats;
 mod task;

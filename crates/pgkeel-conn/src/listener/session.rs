@@ -9,13 +9,15 @@ use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
 use tokio_postgres::{AsyncMessage, Client, SimpleQueryMessage};
 
+use pgkeel_wire::sql::quote_ident;
+
 use super::command::{Command, Op};
-use super::config::quote_ident;
-use super::connect::{PgConnection, target};
 use super::event::Notification;
 use super::task::Ctx;
 use crate::class::ErrorClass;
-use crate::error::{Error, Kind, describe};
+use pgkeel_net::{PgConnection, describe_postgres};
+
+use crate::error::{Error, Kind};
 
 /// How a session ended.
 #[derive(Debug)]
@@ -106,7 +108,7 @@ async fn listen_all(
                     }
                 }
                 Some(Ok(_)) => {}
-                Some(Err(e)) => return Err(lost(describe(&e), false)),
+                Some(Err(e)) => return Err(lost(describe_postgres(&e), false)),
                 None => return Err(lost(closed(), false)),
             },
             result = &mut query => break result,
@@ -123,11 +125,11 @@ async fn listen_all(
                 format!(
                     "LISTEN failed on {}; retrying cannot help (check the channel names and the \
                      server's log)",
-                    target(&ctx.config.pg)
+                    ctx.database.describe()
                 ),
                 e,
             ))),
-            _ => Err(lost(describe(&e), false)),
+            _ => Err(lost(describe_postgres(&e), false)),
         },
     }
 }
@@ -156,7 +158,7 @@ async fn serve(
             message = poll_fn(|cx| connection.poll_message(cx)) => {
                 let message = match message {
                     Some(Ok(message)) => message,
-                    Some(Err(e)) => break lost(describe(&e), true),
+                    Some(Err(e)) => break lost(describe_postgres(&e), true),
                     None => break lost(closed(), true),
                 };
                 // The link is not silent: a ping stuck behind a flood of notifications gets
@@ -183,7 +185,7 @@ async fn serve(
                         last_alive = SystemTime::now();
                         next_ping = Instant::now() + interval;
                     }
-                    Err(e) => break lost(describe(&e), true),
+                    Err(e) => break lost(describe_postgres(&e), true),
                 }
             }
             () = tokio::time::sleep_until(ping_deadline), if ping.is_some() => {
@@ -215,7 +217,7 @@ async fn serve(
                             // The set already holds the change: the next connection applies it,
                             // and the Gap after it covers anything sent meanwhile.
                             command.answer(Ok(()));
-                            break lost(describe(&e), true);
+                            break lost(describe_postgres(&e), true);
                         }
                     },
                 }

@@ -6,23 +6,26 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use pgkeel_net::Database;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::command::{Command, Op};
 use super::connect::{self, Failure};
 use super::outbox::Outbox;
-use super::probe;
 use super::session::{self, End};
 use super::stats::Shared;
 use crate::backoff::{Jitter, starting_up_delay};
 use crate::config::PoolConfig;
 use crate::error::{Error, Kind};
+use crate::probe;
 
 /// Everything the task owns.
 #[derive(Debug)]
 pub(super) struct Ctx {
     pub(super) config: PoolConfig,
+    /// `config.connector()`: the database with the connect timeout applied.
+    pub(super) database: Database,
     /// The channels to listen to on the next connection (and on this one, once requests ran).
     pub(super) channels: BTreeSet<String>,
     pub(super) outbox: Outbox,
@@ -50,6 +53,7 @@ impl Ctx {
         buffer: usize,
     ) -> Self {
         Ctx {
+            database: config.connector(),
             config,
             channels,
             outbox,
@@ -92,7 +96,7 @@ async fn supervise(ctx: &mut Ctx) -> Option<Error> {
         let connected = tokio::select! {
             biased;
             () = ctx.cancel.cancelled() => return None,
-            connected = connect::connect(&ctx.config) => connected,
+            connected = connect::connect(&ctx.database, &ctx.config.classifier) => connected,
         };
         // Why this round failed, for the retry's log line (`None`: the loss was logged).
         let (cause, refused, starting) = match connected {
@@ -162,11 +166,11 @@ async fn supervise(ctx: &mut Ctx) -> Option<Error> {
 async fn wait(ctx: &mut Ctx, delay: Duration, probing: bool) -> bool {
     let sleep = tokio::time::sleep(delay);
     tokio::pin!(sleep);
-    let pg = ctx.config.pg.clone();
+    let database = ctx.database.clone();
     let every = ctx.config.fast_probe.filter(|_| probing);
     let probe = async move {
         match every {
-            Some(every) => probe::until_accepting(&pg, every).await,
+            Some(every) => probe::until_accepting(&database, every).await,
             None => std::future::pending().await,
         }
     };

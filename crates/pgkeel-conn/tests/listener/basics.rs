@@ -3,22 +3,23 @@
 
 use pgkeel_conn::listener::{Event, Listener};
 use pgkeel_embedded::harness::TestDatabase;
+use pgkeel_testkit::{connect, eventually, listener_config, until, within};
 use tokio_util::sync::CancellationToken;
 
-use super::support::{client, config, eventually, next, next_listening, next_notification, notify};
+use super::support::{next, next_listening, next_notification, notify};
 
 #[tokio::test]
 async fn notifications_arrive_with_channel_payload_and_pid() {
     let db = TestDatabase::new();
     let odd = "Mixed \"Case\" chan";
     let mut listener = Listener::start(
-        config(&db.url()).channel("jobs").channel(odd),
+        listener_config(&db.url()).channel("jobs").channel(odd),
         &CancellationToken::new(),
     )
     .unwrap();
     assert_eq!(next_listening(&mut listener).await, 1);
 
-    let sender = client(&db.url()).await;
+    let sender = connect(&db.url()).await;
     let pid = notify(&sender, "jobs", "one").await;
     notify(&sender, "not_listened", "ignored").await;
     notify(&sender, odd, "two").await;
@@ -51,10 +52,13 @@ async fn notifications_arrive_with_channel_payload_and_pid() {
 #[tokio::test]
 async fn channels_can_be_added_and_removed_at_run_time() {
     let db = TestDatabase::new();
-    let mut listener =
-        Listener::start(config(&db.url()).channel("a"), &CancellationToken::new()).unwrap();
+    let mut listener = Listener::start(
+        listener_config(&db.url()).channel("a"),
+        &CancellationToken::new(),
+    )
+    .unwrap();
     assert_eq!(next_listening(&mut listener).await, 1);
-    let sender = client(&db.url()).await;
+    let sender = connect(&db.url()).await;
 
     listener.listen("b").await.unwrap();
     notify(&sender, "b", "first").await;
@@ -75,17 +79,17 @@ async fn channels_can_be_added_and_removed_at_run_time() {
 async fn a_slow_consumer_gets_a_gap_instead_of_unbounded_memory() {
     let db = TestDatabase::new();
     let mut listener = Listener::start(
-        config(&db.url()).channel("burst").buffer(4),
+        listener_config(&db.url()).channel("burst").buffer(4),
         &CancellationToken::new(),
     )
     .unwrap();
     assert_eq!(next_listening(&mut listener).await, 1);
-    let sender = client(&db.url()).await;
+    let sender = connect(&db.url()).await;
     sender
         .batch_execute("SELECT pg_notify('burst', i::text) FROM generate_series(1, 20) i")
         .await
         .unwrap();
-    eventually("the listener received all 20", || {
+    until("the listener received all 20", || {
         listener.stats().notifications == 20
     })
     .await;
@@ -114,11 +118,13 @@ async fn a_slow_consumer_gets_a_gap_instead_of_unbounded_memory() {
 async fn a_missing_database_is_fatal_at_once() {
     let db = TestDatabase::new();
     let url = db.cluster().url_for("no_such_database");
-    let mut listener =
-        Listener::start(config(&url).channel("jobs"), &CancellationToken::new()).unwrap();
-    let err = tokio::time::timeout(super::support::LIVENESS, listener.recv())
+    let mut listener = Listener::start(
+        listener_config(&url).channel("jobs"),
+        &CancellationToken::new(),
+    )
+    .unwrap();
+    let err = within("the fatal error", listener.recv())
         .await
-        .unwrap()
         .unwrap_err();
     assert!(err.is_fatal(), "{err}");
     assert_eq!(err.code(), Some("3D000"));
@@ -137,23 +143,22 @@ async fn cancelling_stops_it_and_dropping_closes_its_connection() {
     let db = TestDatabase::new();
     let url = format!("{}?application_name=stopping", db.url());
     let shutdown = CancellationToken::new();
-    let mut listener = Listener::start(config(&url).channel("jobs"), &shutdown).unwrap();
+    let mut listener = Listener::start(listener_config(&url).channel("jobs"), &shutdown).unwrap();
     assert_eq!(next_listening(&mut listener).await, 1);
     shutdown.cancel();
-    let err = tokio::time::timeout(super::support::LIVENESS, listener.recv())
+    let err = within("the end after cancelling", listener.recv())
         .await
-        .unwrap()
         .unwrap_err();
     assert!(err.is_stopped(), "{err}");
     assert!(!listener.stats().listening);
 
     let mut dropped = Listener::start(
-        config(&format!("{}?application_name=dropping", db.url())).channel("jobs"),
+        listener_config(&format!("{}?application_name=dropping", db.url())).channel("jobs"),
         &CancellationToken::new(),
     )
     .unwrap();
     assert_eq!(next_listening(&mut dropped).await, 1);
-    let sessions = client(&db.url()).await;
+    let sessions = connect(&db.url()).await;
     let count = |name: &'static str| {
         let sessions = &sessions;
         async move {
@@ -169,12 +174,8 @@ async fn cancelling_stops_it_and_dropping_closes_its_connection() {
     };
     assert_eq!(count("dropping").await, 1);
     drop(dropped);
-    let deadline = tokio::time::Instant::now() + super::support::LIVENESS;
-    while count("dropping").await != 0 || count("stopping").await != 0 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the listeners' connections stay open"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    eventually("the listeners' connections are closed", || async {
+        count("dropping").await == 0 && count("stopping").await == 0
+    })
+    .await;
 }

@@ -3,14 +3,14 @@
 
 use pgkeel_conn::listener::{Change, Coalescer, Listener};
 use pgkeel_embedded::harness::TestDatabase;
+use pgkeel_testkit::{connect, listener_config, until, within};
 use tokio_util::sync::CancellationToken;
 
-use super::support::{LIVENESS, client, config, eventually, notify};
+use super::support::notify;
 
 async fn changed(coalescer: &mut Coalescer) -> Change {
-    tokio::time::timeout(LIVENESS, coalescer.changed())
+    within("a change", coalescer.changed())
         .await
-        .expect("a change")
         .expect("the listener runs")
 }
 
@@ -18,7 +18,7 @@ async fn changed(coalescer: &mut Coalescer) -> Change {
 async fn the_first_change_is_a_gap_and_a_burst_coalesces_with_its_gap() {
     let db = TestDatabase::new();
     let listener = Listener::start(
-        config(&db.url()).channel("cache").buffer(4),
+        listener_config(&db.url()).channel("cache").buffer(4),
         &CancellationToken::new(),
     )
     .unwrap();
@@ -27,12 +27,12 @@ async fn the_first_change_is_a_gap_and_a_burst_coalesces_with_its_gap() {
     let first = changed(&mut coalescer).await;
     assert_eq!((first.gap, first.count, first.latest), (true, 0, None));
 
-    let sender = client(&db.url()).await;
+    let sender = connect(&db.url()).await;
     sender
         .batch_execute("SELECT pg_notify('cache', i::text) FROM generate_series(1, 50) i")
         .await
         .unwrap();
-    eventually("the listener received all 50", || {
+    until("the listener received all 50", || {
         coalescer.listener().stats().notifications == 50
     })
     .await;
@@ -61,20 +61,20 @@ async fn the_first_change_is_a_gap_and_a_burst_coalesces_with_its_gap() {
 async fn changes_made_while_the_consumer_is_busy_are_never_missed() {
     let db = TestDatabase::new();
     let listener = Listener::start(
-        config(&db.url()).channel("cache"),
+        listener_config(&db.url()).channel("cache"),
         &CancellationToken::new(),
     )
     .unwrap();
     let mut coalescer = Coalescer::new(listener);
     assert!(changed(&mut coalescer).await.gap);
-    let sender = client(&db.url()).await;
+    let sender = connect(&db.url()).await;
 
     for round in 0..3 {
         // The consumer is "reloading" while these are made.
         for i in 0..3 {
             notify(&sender, "cache", &format!("r{round}-{i}")).await;
         }
-        eventually("the listener received the round", || {
+        until("the listener received the round", || {
             coalescer.listener().stats().notifications == (round + 1) * 3
         })
         .await;

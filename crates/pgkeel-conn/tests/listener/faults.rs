@@ -6,11 +6,10 @@ use std::time::{Duration, SystemTime};
 use pgkeel_conn::listener::{Event, Listener};
 use pgkeel_embedded::harness::TestDatabase;
 use pgkeel_proxy::Proxy;
+use pgkeel_testkit::{connect, listener_config, proxy_to, until};
 use tokio_util::sync::CancellationToken;
 
-use super::support::{
-    client, config, eventually, next, next_listening, next_notification, notify, proxy_to,
-};
+use super::support::{next, next_listening, next_notification, notify};
 
 /// The proxy's id of the listener's connection (application_name `listener`).
 fn listener_connection(proxy: &Proxy) -> Option<u64> {
@@ -46,10 +45,13 @@ async fn a_killed_connection_is_relistened_with_a_gap() {
         proxy.port().unwrap(),
         db.name()
     );
-    let mut listener =
-        Listener::start(config(&url).channel("jobs"), &CancellationToken::new()).unwrap();
+    let mut listener = Listener::start(
+        listener_config(&url).channel("jobs"),
+        &CancellationToken::new(),
+    )
+    .unwrap();
     assert_eq!(next_listening(&mut listener).await, 1);
-    let sender = client(&db.url()).await;
+    let sender = connect(&db.url()).await;
     notify(&sender, "jobs", "before").await;
     assert_eq!(next_notification(&mut listener).await.payload, "before");
 
@@ -93,16 +95,16 @@ async fn a_stalled_link_is_noticed_and_relistened_when_it_clears() {
         db.name()
     );
     // Silence is noticed without a closed socket, within the keepalive.
-    let mut config = config(&url).channel("jobs");
+    let mut config = listener_config(&url).channel("jobs");
     config.connection.keepalive = Duration::from_secs(1);
     let mut listener = Listener::start(config, &CancellationToken::new()).unwrap();
     assert_eq!(next_listening(&mut listener).await, 1);
-    let sender = client(&db.url()).await;
+    let sender = connect(&db.url()).await;
 
     proxy
         .set_rules(r#"conn.where(application_name="^listener$").fromServer().stall()"#)
         .unwrap();
-    eventually("the listener noticed the stall", || {
+    until("the listener noticed the stall", || {
         listener.stats().losses == 1
     })
     .await;

@@ -5,11 +5,10 @@ use std::collections::BTreeSet;
 
 use pgkeel_conn::listener::{Event, Listener};
 use pgkeel_embedded::harness::private_cluster;
+use pgkeel_testkit::{connect, listener_config, proxy_to, until, within};
 use tokio_util::sync::CancellationToken;
 
-use super::support::{
-    LIVENESS, client, config, eventually, next, next_listening, next_notification, notify, proxy_to,
-};
+use super::support::{next, next_listening, next_notification, notify};
 
 async fn expect_reconnect_gap(listener: &mut Listener) {
     match next(listener).await {
@@ -24,19 +23,22 @@ async fn expect_reconnect_gap(listener: &mut Listener) {
 async fn notifications_resume_after_the_server_stops_and_starts_or_crashes() {
     let cluster = private_cluster().start().unwrap();
     let url = cluster.url();
-    let mut listener =
-        Listener::start(config(&url).channel("jobs"), &CancellationToken::new()).unwrap();
+    let mut listener = Listener::start(
+        listener_config(&url).channel("jobs"),
+        &CancellationToken::new(),
+    )
+    .unwrap();
     assert_eq!(next_listening(&mut listener).await, 1);
 
     tokio::task::block_in_place(|| cluster.stop()).unwrap();
-    eventually("the listener noticed the shutdown", || {
+    until("the listener noticed the shutdown", || {
         !listener.stats().listening
     })
     .await;
     tokio::task::block_in_place(|| cluster.start()).unwrap();
     assert_eq!(next_listening(&mut listener).await, 2);
     expect_reconnect_gap(&mut listener).await;
-    let sender = client(&url).await;
+    let sender = connect(&url).await;
     notify(&sender, "jobs", "after restart").await;
     assert_eq!(
         next_notification(&mut listener).await.payload,
@@ -48,7 +50,7 @@ async fn notifications_resume_after_the_server_stops_and_starts_or_crashes() {
     tokio::task::block_in_place(|| cluster.start()).unwrap();
     assert_eq!(next_listening(&mut listener).await, 3);
     expect_reconnect_gap(&mut listener).await;
-    let sender = client(&url).await;
+    let sender = connect(&url).await;
     notify(&sender, "jobs", "after crash").await;
     assert_eq!(
         next_notification(&mut listener).await.payload,
@@ -68,11 +70,13 @@ async fn a_wrong_password_is_fatal_after_one_attempt() {
         "postgres://app:wrong@127.0.0.1:{}/postgres",
         proxy.port().unwrap()
     );
-    let mut listener =
-        Listener::start(config(&url).channel("jobs"), &CancellationToken::new()).unwrap();
-    let err = tokio::time::timeout(LIVENESS, listener.recv())
+    let mut listener = Listener::start(
+        listener_config(&url).channel("jobs"),
+        &CancellationToken::new(),
+    )
+    .unwrap();
+    let err = within("the fatal error", listener.recv())
         .await
-        .unwrap()
         .unwrap_err();
     assert!(err.is_fatal(), "{err}");
     assert_eq!(err.code(), Some("28P01"));
@@ -96,8 +100,11 @@ async fn a_password_changed_while_listening_is_fatal_at_the_reconnect() {
         "postgres://app:secret@127.0.0.1:{}/postgres?application_name=listener",
         cluster.port()
     );
-    let mut listener =
-        Listener::start(config(&url).channel("jobs"), &CancellationToken::new()).unwrap();
+    let mut listener = Listener::start(
+        listener_config(&url).channel("jobs"),
+        &CancellationToken::new(),
+    )
+    .unwrap();
     assert_eq!(next_listening(&mut listener).await, 1);
     tokio::task::block_in_place(|| {
         cluster.admin_query(
@@ -107,9 +114,8 @@ async fn a_password_changed_while_listening_is_fatal_at_the_reconnect() {
         )
     })
     .unwrap();
-    let err = tokio::time::timeout(LIVENESS, listener.recv())
+    let err = within("the fatal error", listener.recv())
         .await
-        .unwrap()
         .unwrap_err();
     assert!(err.is_fatal(), "{err}");
     assert_eq!(err.code(), Some("28P01"));

@@ -6,13 +6,14 @@ use std::time::Duration;
 
 use pgkeel_conn::{ErrorClass, Pool, Wait};
 use pgkeel_embedded::harness::TestDatabase;
+use pgkeel_testkit::{LIVENESS, connect, eventually, pool_config, simple_scalar};
 
-use super::support::{LIVENESS, config, until};
+use super::support::until_health;
 
 #[tokio::test]
 async fn run_returns_the_value_and_how_it_went() {
     let db = TestDatabase::new();
-    let pool = Pool::start(config(&db.url())).unwrap();
+    let pool = Pool::start(pool_config(&db.url())).unwrap();
     assert_eq!(pool.ready(LIVENESS).await.unwrap(), 1);
     let outcome = pool
         .run(Wait::No, |c| async move {
@@ -36,7 +37,7 @@ async fn run_returns_the_value_and_how_it_went() {
 #[tokio::test]
 async fn a_statement_error_is_the_callers_and_leaves_the_pool_alone() {
     let db = TestDatabase::new();
-    let pool = Pool::start(config(&db.url())).unwrap();
+    let pool = Pool::start(pool_config(&db.url())).unwrap();
     pool.ready(LIVENESS).await.unwrap();
     let err = pool
         .run(Wait::No, |c| async move {
@@ -53,8 +54,8 @@ async fn a_statement_error_is_the_callers_and_leaves_the_pool_alone() {
 #[tokio::test]
 async fn terminated_pool_connections_are_replaced_and_reported_as_recovered() {
     let db = TestDatabase::new();
-    let mut cfg = config(&db.url());
-    cfg.pg.application_name("terminated-pool");
+    let mut cfg = pool_config(&db.url());
+    cfg.database = cfg.database.with_application_name("terminated-pool");
     let pool = Pool::start(cfg).unwrap();
     pool.ready(LIVENESS).await.unwrap();
     // Open several pooled connections, then terminate all of them (not the sentinel: it has
@@ -121,7 +122,7 @@ async fn futures_join(pool: &Pool, n: usize) -> Vec<i32> {
 #[tokio::test]
 async fn a_pinned_pool_fails_callers_with_its_own_timeout() {
     let db = TestDatabase::new();
-    let mut cfg = config(&db.url());
+    let mut cfg = pool_config(&db.url());
     cfg.max_size = 1;
     cfg.acquire_timeout = Duration::from_millis(300);
     let pool = Pool::start(cfg).unwrap();
@@ -134,7 +135,19 @@ async fn a_pinned_pool_fails_callers_with_its_own_timeout() {
             })
             .await
     });
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The sleeper's statement runs on the server, so it holds the only connection.
+    let observer = connect(&db.url()).await;
+    eventually("the sleeper holds the only connection", || async {
+        simple_scalar(
+            &observer,
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+             AND state = 'active' AND query = 'SELECT pg_sleep(3)'",
+        )
+        .await
+        .unwrap()
+            == "1"
+    })
+    .await;
     let err = pool
         .run(Wait::UpTo(LIVENESS), |c| async move {
             c.batch_execute("SELECT 1").await
@@ -154,10 +167,13 @@ async fn a_pinned_pool_fails_callers_with_its_own_timeout() {
 async fn a_missing_database_is_fatal_without_retrying() {
     let db = TestDatabase::new();
     let url = db.cluster().url_for("no_such_database");
-    let pool = Pool::start(config(&url)).unwrap();
+    let pool = Pool::start(pool_config(&url)).unwrap();
     let err = pool.ready(LIVENESS).await.unwrap_err();
     assert!(err.is_fatal(), "{err}");
     assert!(err.to_string().contains("no_such_database"), "{err}");
+    // Proves that something does not happen, so it waits a window: longer than the backoff
+    // cap (200 ms), after which a retry would have run. No later event can be waited for
+    // instead: after a fatal error the supervisor only waits for the pool to close.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
         pool.stats().attempt_failures,
@@ -171,7 +187,7 @@ async fn a_missing_database_is_fatal_without_retrying() {
         .await
         .unwrap_err();
     assert!(err.is_fatal());
-    let _ = until(&pool, "fatal", |h| h.state() == "fatal").await;
+    let _ = until_health(&pool, "fatal", |h| h.state() == "fatal").await;
 }
 
 #[tokio::test]
@@ -179,7 +195,7 @@ async fn reconnect_hooks_run_before_ready_and_failures_are_retried() {
     let db = TestDatabase::new();
     let calls = Arc::new(AtomicU32::new(0));
     let seen = Arc::clone(&calls);
-    let pool = Pool::builder(config(&db.url()))
+    let pool = Pool::builder(pool_config(&db.url()))
         .on_reconnect("flaky-cache", move |client| {
             let seen = Arc::clone(&seen);
             async move {
@@ -205,7 +221,7 @@ async fn reconnect_hooks_run_before_ready_and_failures_are_retried() {
 
 #[tokio::test]
 async fn wait_no_fails_fast_while_starting() {
-    let pool = Pool::start(config("postgres://postgres@127.0.0.1:1/postgres")).unwrap();
+    let pool = Pool::start(pool_config("postgres://postgres@127.0.0.1:1/postgres")).unwrap();
     let err = pool
         .run(
             Wait::No,
@@ -215,7 +231,7 @@ async fn wait_no_fails_fast_while_starting() {
         .unwrap_err();
     assert!(err.is_unavailable(), "{err}");
     assert!(err.to_string().contains("Wait::No"), "{err}");
-    let health = until(&pool, "retrying", |h| h.attempt() >= 2).await;
+    let health = until_health(&pool, "retrying", |h| h.attempt() >= 2).await;
     assert_eq!(health.state(), "starting");
     assert!(
         health.last_error().unwrap().contains("refused"),

@@ -1,16 +1,15 @@
 //! The database itself goes away: stopped, killed, not there at start, many requests at once.
 
-use std::time::Duration;
-
 use pgkeel_conn::{Pool, Wait};
 use pgkeel_embedded::harness::private_cluster;
+use pgkeel_testkit::{LIVENESS, pool_config};
 
-use super::support::{LIVENESS, config, until};
+use super::support::until_health;
 
 #[tokio::test]
 async fn a_stopped_server_is_noticed_without_requests_and_recovery_follows_its_return() {
     let cluster = private_cluster().start().unwrap();
-    let pool = Pool::builder(config(&cluster.url()))
+    let pool = Pool::builder(pool_config(&cluster.url()))
         .on_reconnect("count", |client| async move {
             client.batch_execute("SELECT 1").await?;
             Ok(())
@@ -19,7 +18,7 @@ async fn a_stopped_server_is_noticed_without_requests_and_recovery_follows_its_r
         .unwrap();
     pool.ready(LIVENESS).await.unwrap();
     cluster.stop().unwrap();
-    let health = until(&pool, "recovering", |h| h.state() == "recovering").await;
+    let health = until_health(&pool, "recovering", |h| h.state() == "recovering").await;
     assert!(health.last_error().is_some());
     let err = pool
         .run(
@@ -30,9 +29,13 @@ async fn a_stopped_server_is_noticed_without_requests_and_recovery_follows_its_r
         .unwrap_err();
     assert!(err.is_unavailable(), "{err}");
 
-    // A caller that waits gets its answer once the server is back.
+    // A caller that waits gets its answer once the server is back. It says when it calls;
+    // on this single-threaded runtime the test runs again only once the call is pending,
+    // i.e. waiting for recovery (`recovered` below proves it waited).
     let waiting = pool.clone();
+    let (calling, called) = tokio::sync::oneshot::channel();
     let caller = tokio::spawn(async move {
+        let _ = calling.send(());
         waiting
             .run_idempotent(Wait::UpTo(LIVENESS), |c| async move {
                 c.query_one("SELECT 7", &[])
@@ -41,7 +44,7 @@ async fn a_stopped_server_is_noticed_without_requests_and_recovery_follows_its_r
             })
             .await
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    called.await.unwrap();
     cluster.start().unwrap();
     let outcome = caller.await.unwrap().unwrap();
     assert_eq!(
@@ -54,12 +57,12 @@ async fn a_stopped_server_is_noticed_without_requests_and_recovery_follows_its_r
 #[tokio::test]
 async fn a_killed_server_recovers_too() {
     let cluster = private_cluster().start().unwrap();
-    let pool = Pool::start(config(&cluster.url())).unwrap();
+    let pool = Pool::start(pool_config(&cluster.url())).unwrap();
     pool.ready(LIVENESS).await.unwrap();
     cluster.kill().unwrap();
-    until(&pool, "recovering", |h| h.state() == "recovering").await;
+    until_health(&pool, "recovering", |h| h.state() == "recovering").await;
     cluster.start().unwrap();
-    let health = until(&pool, "ready", |h| h.is_ready()).await;
+    let health = until_health(&pool, "ready", |h| h.is_ready()).await;
     assert_eq!(health.epoch(), Some(2));
 }
 
@@ -68,8 +71,8 @@ async fn unavailable_at_start_then_ready_when_the_server_appears() {
     let cluster = private_cluster().start().unwrap();
     let url = cluster.url();
     cluster.stop().unwrap();
-    let pool = Pool::start(config(&url)).unwrap();
-    let health = until(&pool, "retrying", |h| h.attempt() >= 1).await;
+    let pool = Pool::start(pool_config(&url)).unwrap();
+    let health = until_health(&pool, "retrying", |h| h.attempt() >= 1).await;
     assert_eq!(health.state(), "starting");
     cluster.start().unwrap();
     assert_eq!(pool.ready(LIVENESS).await.unwrap(), 1);
@@ -82,7 +85,7 @@ async fn a_wrong_password_is_fatal_at_once() {
         .start()
         .unwrap();
     let url = format!("postgres://app:wrong@127.0.0.1:{}/postgres", cluster.port());
-    let pool = Pool::start(config(&url)).unwrap();
+    let pool = Pool::start(pool_config(&url)).unwrap();
     let err = pool.ready(LIVENESS).await.unwrap_err();
     assert!(err.is_fatal(), "{err}");
     assert!(
@@ -95,10 +98,10 @@ async fn a_wrong_password_is_fatal_at_once() {
 #[tokio::test]
 async fn many_requests_during_an_outage_make_one_recovery() {
     let cluster = private_cluster().start().unwrap();
-    let pool = Pool::start(config(&cluster.url())).unwrap();
+    let pool = Pool::start(pool_config(&cluster.url())).unwrap();
     pool.ready(LIVENESS).await.unwrap();
     cluster.stop().unwrap();
-    until(&pool, "recovering", |h| h.state() == "recovering").await;
+    until_health(&pool, "recovering", |h| h.state() == "recovering").await;
     for _ in 0..200 {
         pool.kick();
     }
@@ -117,7 +120,7 @@ async fn many_requests_during_an_outage_make_one_recovery() {
         assert!(c.await.unwrap().is_err());
     }
     cluster.start().unwrap();
-    until(&pool, "ready", |h| h.is_ready()).await;
+    until_health(&pool, "ready", |h| h.is_ready()).await;
     let stats = pool.stats();
     assert_eq!(stats.recoveries, 1, "{stats:?}");
     assert_eq!(stats.losses, 1, "{stats:?}");

@@ -6,11 +6,13 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use pgkeel_net::{ConnectError, Database, describe_postgres};
 use tokio::task::JoinHandle;
-use tokio_postgres::{Client, NoTls, Statement};
+use tokio_postgres::{Client, Statement};
 use tokio_util::sync::CancellationToken;
 
 use super::state::State;
+use crate::error::Error;
 use crate::telemetry;
 
 const INSERT: &str = "INSERT INTO pgkeel_work.sessions (component, runtime_info, interval_ms, deadline) \
@@ -24,10 +26,43 @@ const RENEW: &str = "UPDATE pgkeel_work.sessions \
 /// First pause after a failed renewal; it doubles up to interval/8.
 const FIRST_PAUSE: Duration = Duration::from_millis(20);
 
-/// The heartbeat's own connection, opened on demand and dropped after any failure.
+/// The heartbeat's own connection, opened on demand (through pgkeel-net's connector) and
+/// dropped after any failure.
 pub(crate) struct Link {
-    pg: tokio_postgres::Config,
+    database: Database,
     open: Option<Open>,
+}
+
+/// Why the link failed: connecting, or a statement on it.
+#[derive(Debug)]
+pub(crate) enum LinkError {
+    Connect(ConnectError),
+    Query(tokio_postgres::Error),
+}
+
+impl LinkError {
+    /// The crate's error, naming `what` failed.
+    pub(crate) fn into_error(self, what: &str) -> Error {
+        match self {
+            LinkError::Connect(e) => Error::connect(what, e),
+            LinkError::Query(e) => Error::postgres(what, e),
+        }
+    }
+}
+
+impl std::fmt::Display for LinkError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LinkError::Connect(e) => write!(f, "{e}"),
+            LinkError::Query(e) => f.write_str(&describe_postgres(e)),
+        }
+    }
+}
+
+impl From<tokio_postgres::Error> for LinkError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        LinkError::Query(e)
+    }
 }
 
 struct Open {
@@ -43,19 +78,23 @@ impl Drop for Open {
 }
 
 impl Link {
-    pub(crate) fn new(mut pg: tokio_postgres::Config, connect_timeout: Duration) -> Self {
-        pg.connect_timeout(connect_timeout);
-        Link { pg, open: None }
+    /// A link to `database` (its connect timeout applied), not opened yet.
+    pub(crate) fn new(database: Database) -> Self {
+        Link {
+            database,
+            open: None,
+        }
     }
 
-    async fn open(&mut self) -> Result<&mut Open, tokio_postgres::Error> {
+    async fn open(&mut self) -> Result<&mut Open, LinkError> {
         if self.open.as_ref().is_some_and(|o| o.client.is_closed()) {
             self.open = None;
         }
         let open = match self.open.take() {
             Some(open) => open,
             None => {
-                let (client, connection) = self.pg.connect(NoTls).await?;
+                let (client, connection) =
+                    self.database.connect().await.map_err(LinkError::Connect)?;
                 let task = tokio::spawn(async move {
                     let _ = connection.await;
                 });
@@ -75,7 +114,7 @@ impl Link {
         component: &str,
         runtime_info: &serde_json::Value,
         interval_ms: i32,
-    ) -> Result<(i64, Instant), tokio_postgres::Error> {
+    ) -> Result<(i64, Instant), LinkError> {
         let open = self.open().await?;
         let sent = Instant::now();
         let row = open
@@ -87,7 +126,7 @@ impl Link {
 
     /// Renews session `id`; returns when the renewal was sent, or `None` when the session is
     /// gone or already past its deadline in the database.
-    async fn renew(&mut self, id: i64) -> Result<Option<Instant>, tokio_postgres::Error> {
+    async fn renew(&mut self, id: i64) -> Result<Option<Instant>, LinkError> {
         let open = self.open().await?;
         let statement = match &open.renew {
             Some(s) => s.clone(),
@@ -166,7 +205,7 @@ async fn renew(state: &State, link: &mut Link, stop: &CancellationToken) -> Rene
             Ok(Err(e)) => {
                 tracing::warn!(
                     session = state.id,
-                    error = %pgkeel_conn::describe_postgres(&e),
+                    error = %e,
                     "heartbeat failed; retrying until the deadline"
                 );
                 link.reset();

@@ -17,7 +17,9 @@ use pgkeel_proxy::Proxy;
 use pgkeel_work::{Reaper, Session, SessionConfig};
 use tokio_util::sync::CancellationToken;
 
-use super::support::{LIVENESS, nothing, pool_config, proxied, setup, these};
+use pgkeel_testkit::{LIVENESS, proxied};
+
+use super::support::{nothing, pool_config, setup, these};
 
 const WORKERS: usize = 4;
 const TARGETS: [&str; 2] = ["a", "b"];

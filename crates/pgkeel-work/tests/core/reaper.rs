@@ -4,11 +4,13 @@
 use std::time::Duration;
 
 use pgkeel_embedded::harness::TestDatabase;
-use pgkeel_work::reaper::ReapReport;
+use pgkeel_work::ReapReport;
 use pgkeel_work::{Reaper, history, reap_once};
 use tokio_postgres::Client;
 
-use super::support::{eventually, expire_in_db, session, setup, these, work_rows};
+use pgkeel_testkit::{eventually, until};
+
+use super::support::{expire_in_db, session, setup, these, work_rows};
 
 const LONG: Duration = Duration::from_secs(30);
 
@@ -126,9 +128,9 @@ async fn a_running_reaper_frees_the_work_of_a_session_whose_heartbeat_stopped() 
     assert!(work_rows(&client, "p").await.is_empty());
     assert!(session_exists(&client, survivor.id()).await);
     assert!(survivor.work("p", these(&["t"])).await.unwrap().is_some());
-    eventually("the totals were published", || {
+    until("the totals were published", || {
         let t = *totals.borrow();
-        async move { t.freed.sessions >= 1 && t.history_pruned >= 1 }
+        t.freed.sessions >= 1 && t.history_pruned >= 1
     })
     .await;
     // Old history went; recent history stayed.

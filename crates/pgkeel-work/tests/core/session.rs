@@ -5,7 +5,9 @@ use std::time::{Duration, SystemTime};
 use pgkeel_embedded::harness::TestDatabase;
 use pgkeel_work::{Session, SessionConfig};
 
-use super::support::{LIVENESS, expire_in_db, nothing, session, setup, these, work_rows};
+use pgkeel_testkit::{eventually, within};
+
+use super::support::{expire_in_db, nothing, session, setup, setup_on, these, work_rows};
 
 async fn db_deadline(client: &tokio_postgres::Client, id: i64) -> Option<(SystemTime, bool)> {
     client
@@ -66,7 +68,14 @@ async fn the_heartbeat_keeps_a_session_alive_across_several_intervals() {
     let interval = Duration::from_secs(2);
     let s = session(&pool, "alive", interval).await;
     let (first, _) = db_deadline(&client, s.id()).await.unwrap();
-    tokio::time::sleep(interval * 3).await;
+    // A deadline three intervals past the first one was set by a renewal more than three
+    // intervals after the start: the session lived through several intervals.
+    eventually("the deadline was renewed three intervals on", || async {
+        db_deadline(&client, s.id())
+            .await
+            .is_some_and(|(later, _)| later > first + interval * 3)
+    })
+    .await;
     assert!(!s.expired(), "the heartbeat did not keep the session alive");
     let (later, alive) = db_deadline(&client, s.id()).await.unwrap();
     assert!(alive);
@@ -102,18 +111,38 @@ async fn a_session_gone_from_the_database_fails_with_session_expired_and_stays_e
 #[tokio::test]
 async fn a_heartbeat_finding_its_session_past_the_deadline_expires_it_and_never_revives_it() {
     let db = TestDatabase::new();
-    let (pool, client) = setup(&db).await;
+    // The pool's application name marks the heartbeat's connection (made from its settings).
+    let (pool, client) = setup_on(&db, &format!("{}?application_name=late", db.url())).await;
     let s = session(&pool, "late", Duration::from_secs(1)).await;
+    let heartbeat_connections = || async {
+        client
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+                 AND application_name = 'late' AND query LIKE '%pgkeel_work.sessions%'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get::<_, i64>(0)
+    };
+    assert_eq!(
+        heartbeat_connections().await,
+        1,
+        "the heartbeat's connection"
+    );
     let expiry = s.expiry();
     expire_in_db(&client, &s).await;
-    tokio::time::timeout(LIVENESS, expiry.cancelled())
-        .await
-        .expect("the session never noticed it expired");
+    within("the session noticed it expired", expiry.cancelled()).await;
     assert!(s.expired());
     let (_, alive) = db_deadline(&client, s.id()).await.unwrap();
     assert!(!alive, "the heartbeat revived an expired session");
-    // And it stays so: nothing renews it any more.
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // And it stays so: the heartbeat stopped, its connection (the only one of the pool's
+    // settings that touched the sessions table) is gone, and nothing renews the session.
+    eventually("the heartbeat's connection closed", || async {
+        heartbeat_connections().await == 0
+    })
+    .await;
+    assert!(s.expired());
     let (_, alive) = db_deadline(&client, s.id()).await.unwrap();
     assert!(!alive, "the heartbeat revived an expired session");
     let err = s

@@ -1,45 +1,26 @@
-//! Helpers for the core tests: a migrated database with a pool, a direct client, sessions with
-//! short intervals, proxies in front of the shared cluster, fixed candidate lists.
+//! Helpers for the core tests: a migrated database with a pool and a direct client, sessions,
+//! fixed candidate lists, session rows as the database sees them.
 
 use std::future::{Ready, ready};
 use std::time::Duration;
 
-use pgkeel_conn::{Backoff, Pool, PoolConfig};
+use pgkeel_conn::{Pool, PoolConfig};
 use pgkeel_embedded::harness::TestDatabase;
-use pgkeel_proxy::{Address, Proxy, ProxyConfig};
+use pgkeel_testkit::{LIVENESS, connect};
 use pgkeel_work::{Session, SessionConfig, Tx};
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
-/// Bounded waits in tests are liveness guards, never speed checks.
-pub(crate) const LIVENESS: Duration = Duration::from_secs(30);
-
-/// A pool config with test-friendly timings.
+/// The test kit's pool config with a 1 s connect timeout: a session's start is bounded by
+/// the connect timeout plus its interval, and the sessions here live 1–2 s.
 pub(crate) fn pool_config(url: &str) -> PoolConfig {
-    let mut config = PoolConfig::from_url(url).unwrap();
-    config.max_size = 4;
-    config.keepalive = Duration::from_secs(1);
-    config.acquire_timeout = Duration::from_secs(2);
+    let mut config = pgkeel_testkit::pool_config(url);
     config.connect_timeout = Duration::from_secs(1);
-    config.backoff = Backoff {
-        base: Duration::from_millis(20),
-        cap: Duration::from_millis(200),
-        jitter: 0.3,
-    };
     config
-}
-
-/// A client of its own, not pooled and not proxied.
-pub(crate) async fn direct(url: &str) -> Client {
-    let (client, connection) = tokio_postgres::connect(url, NoTls).await.unwrap();
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    client
 }
 
 /// Migrates the test database; returns a ready pool on `url` and a direct client.
 pub(crate) async fn setup_on(db: &TestDatabase<'_>, url: &str) -> (Pool, Client) {
-    let mut client = direct(&db.url()).await;
+    let mut client = connect(&db.url()).await;
     pgkeel_work::migrate(&mut client).await.unwrap();
     let pool = Pool::start(pool_config(url)).unwrap();
     pool.ready(LIVENESS).await.unwrap();
@@ -56,22 +37,6 @@ pub(crate) async fn session(pool: &Pool, component: &str, interval: Duration) ->
     Session::start(pool, SessionConfig::new(component, interval))
         .await
         .unwrap()
-}
-
-/// A proxy in front of the test database and the URL through it.
-pub(crate) async fn proxied(db: &TestDatabase<'_>) -> (Proxy, String) {
-    let proxy = Proxy::start(ProxyConfig::new(Address::tcp(
-        "127.0.0.1",
-        db.cluster().port(),
-    )))
-    .await
-    .unwrap();
-    let url = format!(
-        "postgres://postgres@127.0.0.1:{}/{}",
-        proxy.port().unwrap(),
-        db.name()
-    );
-    (proxy, url)
 }
 
 /// A candidates closure that always offers `targets`, in order.
@@ -113,20 +78,4 @@ pub(crate) async fn work_rows(client: &Client, process: &str) -> Vec<(i64, Strin
         .iter()
         .map(|r| (r.get(0), r.get(1)))
         .collect()
-}
-
-/// Waits until `cond` holds, polling; panics after `LIVENESS`.
-pub(crate) async fn eventually<F, Fut>(what: &str, mut cond: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + LIVENESS;
-    while !cond().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "never happened: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }

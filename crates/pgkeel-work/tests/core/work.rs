@@ -1,12 +1,15 @@
 //! Exclusive work: conflicts, eligibility, backoff after failure, history, stale owners.
 
+use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use pgkeel_embedded::harness::TestDatabase;
-use pgkeel_work::Backoff;
+use pgkeel_work::WorkBackoff;
 use pgkeel_work::history::{self, Event};
 
-use super::support::{LIVENESS, expire_in_db, nothing, session, setup, these, work_rows};
+use pgkeel_testkit::eventually;
+
+use super::support::{expire_in_db, nothing, session, setup, these, work_rows};
 
 const LONG: Duration = Duration::from_secs(30);
 
@@ -99,7 +102,7 @@ async fn a_failure_backs_off_until_its_deadline_and_finish_clears_it() {
     let db = TestDatabase::new();
     let (pool, client) = setup(&db).await;
     let s = session(&pool, "w", LONG).await;
-    let backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(60), 2.0);
+    let backoff = WorkBackoff::new(Duration::from_secs(1), Duration::from_secs(60), 2.0);
 
     let mut intervals = Vec::new();
     for round in 1..=2 {
@@ -113,17 +116,15 @@ async fn a_failure_backs_off_until_its_deadline_and_finish_clears_it() {
         // Ineligible while backing off: nothing to do, which is not a conflict.
         assert!(s.work("p", these(&["t"])).await.unwrap().is_none());
         // Eligible again once `until` passed.
-        let deadline = tokio::time::Instant::now() + LIVENESS;
-        let claimed = loop {
-            if let Some(work) = s.work("p", these(&["t"])).await.unwrap() {
-                break work;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "never eligible again"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        };
+        let claimed = Mutex::new(None);
+        eventually("eligible again", || async {
+            let work = s.work("p", these(&["t"])).await.unwrap();
+            let found = work.is_some();
+            *claimed.lock().unwrap() = work;
+            found
+        })
+        .await;
+        let claimed = claimed.into_inner().unwrap().unwrap();
         let started = history::list(&pool, "t", Some("p")).await.unwrap();
         let last = started.last().unwrap();
         assert_eq!(last.event, Event::Started);
@@ -245,7 +246,7 @@ async fn a_stale_owner_is_rejected_after_its_session_expired_and_another_took_th
     assert!(stale.cancel().await.unwrap_err().is_not_owner());
     assert!(
         stale
-            .fail(Some(&Backoff::default()), "late")
+            .fail(Some(&WorkBackoff::default()), "late")
             .await
             .unwrap_err()
             .is_not_owner()

@@ -7,7 +7,9 @@ use pgkeel_conn::Jitter;
 use pgkeel_embedded::harness::TestDatabase;
 use pgkeel_work::Session;
 
-use super::support::{LIVENESS, session, setup};
+use pgkeel_testkit::LIVENESS;
+
+use super::support::{session, setup};
 
 const ROUNDS: i32 = 3;
 const TARGETS: usize = 6;

@@ -7,7 +7,9 @@ use pgkeel_conn::Backoff;
 use pgkeel_work::queue::{NewJob, Queue};
 use serde_json::json;
 
-use super::support::{scalar, session, setup, within};
+use pgkeel_testkit::{connect, within};
+
+use super::support::{scalar, session, setup};
 
 #[tokio::test]
 async fn enqueue_claim_complete() {
@@ -348,7 +350,7 @@ async fn a_batch_is_enqueued_in_order_and_a_transaction_decides() {
         assert_eq!(stored, n as i64);
     }
     // Enqueued in a transaction: there only if it commits.
-    let mut client = super::support::connect(&db.url).await;
+    let mut client = connect(&db.url).await;
     let tx = client.transaction().await.unwrap();
     queue
         .enqueue(&tx, &NewJob::new("rolled_back", json!(null)))

@@ -5,7 +5,9 @@ use pgkeel_work::queue::{CHANNEL, NewJob, Queue};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use super::support::{connect, setup, within};
+use pgkeel_testkit::{connect, within};
+
+use super::support::setup;
 
 #[tokio::test]
 async fn one_notification_per_queue_and_transaction_on_commit() {

@@ -6,7 +6,9 @@ use std::time::Duration;
 use pgkeel_work::queue::{NewJob, Queue, Worker, rescue};
 use serde_json::json;
 
-use super::support::{Runs, eventually, pool, scalar, session, setup, within, worker_config};
+use pgkeel_testkit::{eventually, within};
+
+use super::support::{Runs, pool, scalar, session, setup, worker_config};
 
 async fn expire(c: &tokio_postgres::Client, session: i64) {
     c.execute(

@@ -1,14 +1,11 @@
-//! Helpers for queue tests: a migrated database of its own, sessions as rows, pools, bounded
-//! waits (liveness guards, never speed checks).
+//! Helpers for queue tests: a migrated database of its own, sessions as rows, pools, run
+//! counters, worker configs with quick retries.
 
-use std::future::Future;
 use std::time::Duration;
 
 use pgkeel_conn::{Pool, PoolConfig};
 use pgkeel_embedded::harness::TestDatabase;
-
-/// Bounded waits in tests are liveness guards, never speed checks.
-pub(crate) const LIVENESS: Duration = Duration::from_secs(30);
+use pgkeel_testkit::connect;
 
 /// A migrated database and a client on it.
 pub(crate) struct Db {
@@ -29,16 +26,6 @@ pub(crate) async fn setup() -> Db {
     }
 }
 
-pub(crate) async fn connect(url: &str) -> tokio_postgres::Client {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    client
-}
-
 /// A session row whose deadline is `ahead` from now (negative: already expired).
 pub(crate) async fn session(client: &tokio_postgres::Client, ahead_secs: f64) -> i64 {
     client
@@ -52,6 +39,7 @@ pub(crate) async fn session(client: &tokio_postgres::Client, ahead_secs: f64) ->
         .get(0)
 }
 
+/// A pool of 6 with the product's timings (not the test kit's short ones).
 pub(crate) fn pool(url: &str) -> Pool {
     let mut config = PoolConfig::from_url(url).unwrap();
     config.name = "queue-test".into();
@@ -65,30 +53,6 @@ where
     T: for<'a> tokio_postgres::types::FromSql<'a>,
 {
     client.query_one(sql, &[]).await.unwrap().get(0)
-}
-
-/// Waits until `check` holds, checking every 10 ms.
-pub(crate) async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let wait = async {
-        while !check().await {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    };
-    if tokio::time::timeout(LIVENESS, wait).await.is_err() {
-        panic!("never happened: {what}");
-    }
-}
-
-/// `future`'s output, or a panic naming `what` after [`LIVENESS`].
-pub(crate) async fn within<T>(what: &str, future: impl Future<Output = T>) -> T {
-    match tokio::time::timeout(LIVENESS, future).await {
-        Ok(value) => value,
-        Err(_) => panic!("never happened: {what}"),
-    }
 }
 
 /// Counts how often each job id ran.

@@ -8,7 +8,9 @@ use pgkeel_work::queue::{NewJob, Queue, Worker, WorkerStats};
 use serde_json::json;
 use tokio::time::timeout;
 
-use super::support::{Runs, pool, session, setup, within, worker_config};
+use pgkeel_testkit::within;
+
+use super::support::{Runs, pool, session, setup, worker_config};
 
 /// The liveness bound of a pickup (the polling interval of these workers is far longer).
 const PROMPTLY: Duration = Duration::from_secs(10);

@@ -2,12 +2,11 @@
 //! failing and panicking handlers lead to retries and quarantine; a stopped worker finishes
 //! what runs.
 
-use std::time::Duration;
-
+use pgkeel_testkit::{eventually, until, within};
 use pgkeel_work::queue::{NewJob, Queue, Worker};
 use serde_json::json;
 
-use super::support::{Runs, eventually, pool, scalar, session, setup, within, worker_config};
+use super::support::{Runs, pool, scalar, session, setup, worker_config};
 
 #[tokio::test]
 async fn two_workers_run_2000_jobs_exactly_once() {
@@ -162,12 +161,7 @@ async fn a_stopped_worker_finishes_its_running_jobs() {
         }
     })
     .unwrap();
-    within("four jobs running", async {
-        while worker.stats().running < 4 {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await;
+    until("four jobs running", || worker.stats().running >= 4).await;
     worker.stop();
     release.send_replace(true);
     within("the worker stops", worker.join()).await.unwrap();

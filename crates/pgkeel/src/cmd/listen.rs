@@ -72,9 +72,10 @@ pub(crate) struct ListenArgs {
 pub(crate) async fn run(args: ListenArgs, shutdown: CancellationToken) -> anyhow::Result<ExitCode> {
     let mut config = ListenerConfig::from_url(&args.database_url).context("--database-url")?;
     config.connection.name = "listen".to_owned();
-    if config.connection.pg.get_application_name() == Some("pgkeel") {
-        config.connection.pg.application_name("pgkeel listen");
-    }
+    config.connection.database = config
+        .connection
+        .database
+        .with_default_application_name("pgkeel listen");
     config.connection.keepalive = args.keepalive;
     config.connection.connect_timeout = args.connect_timeout;
     config.connection.backoff = Backoff {

@@ -77,9 +77,7 @@ pub(crate) struct ServeArgs {
 pub(crate) async fn run(args: ServeArgs, shutdown: CancellationToken) -> anyhow::Result<ExitCode> {
     let mut pool = PoolConfig::from_url(&args.database_url).context("--database-url")?;
     pool.name = "serve".to_owned();
-    if pool.pg.get_application_name() == Some("pgkeel") {
-        pool.pg.application_name("pgkeel serve");
-    }
+    pool.database = pool.database.with_default_application_name("pgkeel serve");
     pool.max_size = args.pool_size;
     pool.keepalive = args.keepalive;
     pool.acquire_timeout = args.acquire_timeout;

@@ -15,14 +15,8 @@ pub(crate) const CHANNEL: &str = "pgkeel";
 pub(crate) const GAPS: &str = "pgkeel_serve_channel_gaps_total";
 
 pub(crate) async fn listen(mut connection: PoolConfig, app: Arc<App>, shutdown: CancellationToken) {
-    let name = format!(
-        "{} (listener)",
-        connection
-            .pg
-            .get_application_name()
-            .unwrap_or("pgkeel serve")
-    );
-    connection.pg.application_name(&name);
+    let name = format!("{} (listener)", connection.database.application_name());
+    connection.database = connection.database.with_application_name(&name);
     let mut listener = match Listener::start(
         ListenerConfig::new(connection).channel(CHANNEL),
         &shutdown,

@@ -5,7 +5,7 @@
 //!
 //! ```sh
 //! bench/recovery/run.sh            # builds, runs, writes bench/results/recovery-<stamp>/
-//! cargo run --release -p pgkeel-conn --example recovery_bench -- \
+//! cargo run --release -p pgkeel-recovery-bench -- \
 //!     --pgkeel-bin target/release/pgkeel --outages 100 --seed 1 --notifies 2000 --out DIR
 //! ```
 //!
@@ -13,19 +13,12 @@
 //! PGKEEL_BIN, OUT, DOWN_MIN_MS, DOWN_MAX_MS, PAUSE_MS, SERVE_POLL_MS, COLD_RESTARTS. See
 //! bench/recovery/README.md for what is measured and how.
 
-#[path = "recovery_bench/cold.rs"]
 mod cold;
-#[path = "recovery_bench/notify.rs"]
 mod notify;
-#[path = "recovery_bench/probe.rs"]
 mod probe;
-#[path = "recovery_bench/report.rs"]
 mod report;
-#[path = "recovery_bench/serve.rs"]
 mod serve;
-#[path = "recovery_bench/stats.rs"]
 mod stats;
-#[path = "recovery_bench/workers.rs"]
 mod workers;
 
 use std::io::Write;
@@ -73,7 +66,7 @@ struct Options {
 
 impl Options {
     fn parse() -> Result<Options, BoxError> {
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../..");
         let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
         let mut args: Vec<(String, String)> = Vec::new();
         let mut argv = std::env::args().skip(1);

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use pgkeel_conn::listener::{Event, Listener, ListenerConfig};
+use pgkeel_net::Database;
 use serde::Serialize;
 use tokio_postgres::{AsyncMessage, NoTls};
 use tokio_util::sync::CancellationToken;
@@ -69,7 +70,9 @@ pub(crate) async fn run(
         }
     });
 
-    // raw: one tokio-postgres connection, notifications read in the task that drives it.
+    // raw: one tokio-postgres connection, notifications read in the task that drives it. It
+    // is the peer pgkeel is measured against, so it connects with plain tokio-postgres, not
+    // with pgkeel's connector.
     let (raw, mut connection) = tokio_postgres::connect(url, NoTls).await?;
     let raw_arrivals: Arrivals = Arc::new(Mutex::new(vec![None; total]));
     let slots = Arc::clone(&raw_arrivals);
@@ -82,7 +85,7 @@ pub(crate) async fn run(
     });
     raw.batch_execute("LISTEN bench").await?;
 
-    let (sender, connection) = tokio_postgres::connect(url, NoTls).await?;
+    let (sender, connection) = Database::parse(url)?.connect().await?;
     tokio::spawn(connection);
     let mut sent_at = Vec::with_capacity(total);
     let mut pauses = Vec::with_capacity(total);

@@ -148,6 +148,8 @@ pub(crate) struct Retry {
 }
 
 /// A plain deadpool-postgres pool with the defaults (8 connections, `RecyclingMethod::Fast`).
+/// It is the peer pgkeel is measured against, so it connects with plain tokio-postgres (its
+/// own `Config` and `NoTls`), not with pgkeel's connector.
 pub(crate) fn deadpool(
     url: &str,
 ) -> Result<deadpool_postgres::Pool, Box<dyn std::error::Error + Send + Sync>> {

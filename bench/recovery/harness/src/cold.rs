@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pgkeel_embedded::Cluster;
+use pgkeel_net::Database;
 use serde::Serialize;
-use tokio_postgres::NoTls;
 
 use crate::SCHEMA_SQL;
 use crate::stats::ms_between;
@@ -31,8 +31,9 @@ pub(crate) struct ColdSample {
     pub(crate) select_1_ms: f64,
 }
 
+/// Connects as pgkeel's pool and supervisor do: through pgkeel-net's connector.
 async fn connect(url: &str) -> Result<tokio_postgres::Client, BoxError> {
-    let (client, connection) = tokio_postgres::connect(url, NoTls).await?;
+    let (client, connection) = Database::parse(url)?.connect().await?;
     tokio::spawn(connection);
     Ok(client)
 }

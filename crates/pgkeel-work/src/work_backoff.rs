@@ -1,4 +1,5 @@
-//! The backoff of failed work, with BMDB's rules: whole seconds (rounded up, at least 1 s), the
+//! `WorkBackoff`, the persisted backoff of failed work (not the reconnect delays of
+//! `pgkeel_conn::WorkBackoff`), with BMDB's rules: whole seconds (rounded up, at least 1 s), the
 //! next interval is the persisted last one times the exponent (at least 1), clamped to the
 //! maximum; the first failure waits the initial interval; optional ± jitter.
 
@@ -8,9 +9,9 @@ use std::time::Duration;
 ///
 /// ```
 /// use std::time::Duration;
-/// use pgkeel_work::Backoff;
+/// use pgkeel_work::WorkBackoff;
 ///
-/// let b = Backoff::new(Duration::from_secs(1), Duration::from_secs(60), 2.0);
+/// let b = WorkBackoff::new(Duration::from_secs(1), Duration::from_secs(60), 2.0);
 /// let mut last = None;
 /// let mut seen = Vec::new();
 /// for _ in 0..8 {
@@ -21,7 +22,7 @@ use std::time::Duration;
 /// assert_eq!(seen, [1, 2, 4, 8, 16, 32, 60, 60]);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Backoff {
+pub struct WorkBackoff {
     /// The interval after the first failure (rounded up to whole seconds, at least 1 s).
     pub initial: Duration,
     /// The longest interval (rounded up to whole seconds, at least `initial`).
@@ -33,17 +34,17 @@ pub struct Backoff {
     pub jitter: f64,
 }
 
-impl Default for Backoff {
+impl Default for WorkBackoff {
     /// 1 s doubling up to 10 minutes, no jitter.
     fn default() -> Self {
-        Backoff::new(Duration::from_secs(1), Duration::from_secs(600), 2.0)
+        WorkBackoff::new(Duration::from_secs(1), Duration::from_secs(600), 2.0)
     }
 }
 
-impl Backoff {
+impl WorkBackoff {
     /// A backoff without jitter.
     pub fn new(initial: Duration, maximum: Duration, exponent: f64) -> Self {
-        Backoff {
+        WorkBackoff {
             initial,
             maximum,
             exponent,
@@ -53,7 +54,7 @@ impl Backoff {
 
     /// The same with jitter (a share, 0.0–1.0).
     pub fn with_jitter(self, jitter: f64) -> Self {
-        Backoff { jitter, ..self }
+        WorkBackoff { jitter, ..self }
     }
 
     /// The initial interval in whole seconds (rounded up, at least 1, at most ten years).
