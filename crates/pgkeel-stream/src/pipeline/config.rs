@@ -97,3 +97,30 @@ impl StreamConfig {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_settings_are_fatal_setup_errors() {
+        let ok = StreamConfig::new("postgres://u@h/db", "my_slot", "Pub").unwrap();
+        assert_eq!(ok.database.user(), "u");
+        assert_eq!(
+            (ok.spec.slot.as_str(), ok.spec.tables),
+            ("my_slot", Tables::Existing)
+        );
+        for (url, slot, publication, says) in [
+            ("not a dsn", "s", "p", "does not parse"),
+            ("host=a,b port=1,2,3 user=u", "s", "p", "ports"),
+            ("postgres://u@h/db", "Upper", "p", "lower-case"),
+            ("postgres://u@h/db", "", "p", "lower-case"),
+            ("postgres://u@h/db", "s", "", "1 to 63"),
+            ("postgres://u@h/db", "s", &"p".repeat(64), "1 to 63"),
+        ] {
+            let err = StreamConfig::new(url, slot, publication).unwrap_err();
+            assert!(err.is_fatal(), "{url} {slot} {publication}: {err}");
+            assert!(err.to_string().contains(says), "{err}");
+        }
+    }
+}
