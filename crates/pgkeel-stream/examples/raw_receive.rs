@@ -11,8 +11,9 @@
 
 use std::time::{Duration, Instant};
 
-use pgkeel_stream::Lsn;
-use pgkeel_stream::repl::{ReplConfig, ReplicationConnection, ReplicationMessage};
+use pgkeel_stream::{
+    Database, Lsn, ReplConfig, ReplicationConnection, ReplicationMessage, publication_names,
+};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -23,14 +24,14 @@ async fn main() -> Result<(), BoxError> {
         return Err("usage: raw_receive URL SLOT PUBLICATION END_LSN".into());
     };
     let end: Lsn = end.parse()?;
-    let config: ReplConfig = url.parse()?;
+    let config = ReplConfig::new(&Database::parse(url)?)?;
     let began = Instant::now();
     let connection = ReplicationConnection::connect(&config).await?;
     let options = [
         ("proto_version".to_owned(), "2".to_owned()),
         (
             "publication_names".to_owned(),
-            pgkeel_stream::repl::publication_names(&[publication.as_str()]),
+            publication_names(&[publication.as_str()]),
         ),
     ];
     let mut stream = connection.start_logical(slot, Lsn::ZERO, &options).await?;

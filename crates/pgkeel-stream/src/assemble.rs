@@ -11,15 +11,15 @@ use crate::error::Error;
 use crate::event::Event;
 use crate::lsn::Lsn;
 use crate::pgoutput::{Message, PgTimestamp, Xid};
-use crate::time::iso8601;
+use crate::value::iso8601;
 
 /// Logical messages with this prefix are the stream's own heartbeats: they move the position
 /// but are not delivered.
-pub const HEARTBEAT_PREFIX: &str = "pgkeel.heartbeat";
+pub(crate) const HEARTBEAT_PREFIX: &str = "pgkeel.heartbeat";
 
 /// A committed transaction, ready for delivery. Confirm `end_lsn` once its events are durable.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Transaction {
+pub(crate) struct Transaction {
     /// Absent for a non-transactional logical message.
     pub xid: Option<Xid>,
     /// Where the commit record is.
@@ -49,7 +49,7 @@ struct Prepared {
 
 /// The assembler's state for one replication connection.
 #[derive(Debug, Default)]
-pub struct Assembler {
+pub(crate) struct Assembler {
     relations: Relations,
     /// The plain (or being-prepared) transaction in progress.
     open: Option<Open>,
@@ -64,15 +64,11 @@ pub struct Assembler {
 }
 
 impl Assembler {
-    /// A fresh assembler (for each new replication connection: the server sends layouts and
-    /// transactions again from the start position).
-    pub fn new() -> Self {
-        Self::default()
-    }
-
     /// An assembler that converts values of the given non-built-in types (see
     /// [`crate::value::CustomType`]).
-    pub fn with_types(types: std::collections::HashMap<u32, crate::value::CustomType>) -> Self {
+    pub(crate) fn with_types(
+        types: std::collections::HashMap<u32, crate::value::CustomType>,
+    ) -> Self {
         let mut assembler = Self::default();
         assembler.relations.set_types(types);
         assembler
@@ -80,19 +76,23 @@ impl Assembler {
 
     /// True when no transaction is partly received or prepared: the position may then move
     /// to the server's keepalive position.
-    pub fn idle(&self) -> bool {
+    pub(crate) fn idle(&self) -> bool {
         self.open.is_none() && self.streamed.is_empty() && self.prepared.is_empty()
     }
 
     /// The earliest position that must not be confirmed yet: a prepared transaction's
     /// prepare record (confirming past it would make the server not send it again).
-    pub fn hold_back(&self) -> Option<Lsn> {
+    pub(crate) fn hold_back(&self) -> Option<Lsn> {
         self.prepared.values().map(|p| p.prepare_lsn).min()
     }
 
     /// Takes one message (found at `lsn` in the WAL); returns a transaction when one
     /// committed.
-    pub fn push(&mut self, lsn: Lsn, message: Message) -> Result<Option<Transaction>, Error> {
+    pub(crate) fn push(
+        &mut self,
+        lsn: Lsn,
+        message: Message,
+    ) -> Result<Option<Transaction>, Error> {
         match message {
             Message::Begin { xid, .. } => {
                 self.begin(xid)?;

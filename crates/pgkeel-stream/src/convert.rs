@@ -13,7 +13,7 @@ use crate::value::{self, CustomType, TypeLookup};
 
 /// Relations and types seen on this replication connection.
 #[derive(Debug, Default)]
-pub struct Relations {
+pub(crate) struct Relations {
     relations: HashMap<Oid, Relation>,
     /// Types that are not built in (enums, domains, their arrays), read from pg_type at start.
     types: HashMap<Oid, CustomType>,
@@ -21,18 +21,13 @@ pub struct Relations {
 
 impl Relations {
     /// Remembers a relation's layout (replacing an older one).
-    pub fn insert(&mut self, relation: Relation) {
+    pub(crate) fn insert(&mut self, relation: Relation) {
         self.relations.insert(relation.oid, relation);
     }
 
     /// Uses `types` to convert values of types that are not built in.
-    pub fn set_types(&mut self, types: HashMap<Oid, CustomType>) {
+    pub(crate) fn set_types(&mut self, types: HashMap<Oid, CustomType>) {
         self.types = types;
-    }
-
-    /// Forgets everything (a new replication connection sends every layout again).
-    pub fn clear(&mut self) {
-        self.relations.clear();
     }
 
     fn get(&self, oid: Oid) -> Result<&Relation, Error> {
@@ -46,7 +41,7 @@ impl Relations {
     /// The events of one message, if it is a change (insert, update, delete, truncate,
     /// message). `lsn` is where the message is in the WAL. Commit LSN, time and ordinal are
     /// filled in when the transaction commits.
-    pub fn events(&self, message: Message, lsn: Lsn) -> Result<Vec<Event>, Error> {
+    pub(crate) fn events(&self, message: Message, lsn: Lsn) -> Result<Vec<Event>, Error> {
         let blank = |op| Event::new(Lsn::ZERO, lsn, 0, op);
         match message {
             Message::Insert { relation, new, .. } => {

@@ -17,12 +17,19 @@ enum Kind {
     Decode(crate::pgoutput::DecodeError),
     #[error("unexpected replication data: {0}")]
     Protocol(String),
-    #[error("{context}: {}", pgkeel_conn::describe_postgres(source))]
+    #[error("{context}: {}", pgkeel_net::describe_postgres(source))]
     Postgres {
         context: String,
         fatal: bool,
         #[source]
         source: tokio_postgres::Error,
+    },
+    #[error("{context}: {source}")]
+    Connect {
+        context: String,
+        fatal: bool,
+        #[source]
+        source: pgkeel_net::ConnectError,
     },
     #[error("{0}")]
     Setup(String),
@@ -50,11 +57,19 @@ impl Error {
     /// A failed query on an ordinary connection (setup, heartbeat, status). Fatal when its
     /// SQLSTATE says retrying cannot help.
     pub(crate) fn postgres(context: impl Into<String>, source: tokio_postgres::Error) -> Self {
-        let fatal =
-            pgkeel_conn::Classifier::new().classify(&source) == pgkeel_conn::ErrorClass::Fatal;
         Error(Arc::new(Kind::Postgres {
             context: context.into(),
-            fatal,
+            fatal: is_fatal_postgres(&source),
+            source,
+        }))
+    }
+
+    /// Opening an ordinary connection failed. Fatal when the server's answer says retrying
+    /// cannot help (bad password, no such database); a timeout is transient.
+    pub(crate) fn connect(context: impl Into<String>, source: pgkeel_net::ConnectError) -> Self {
+        Error(Arc::new(Kind::Connect {
+            context: context.into(),
+            fatal: source.postgres_error().is_some_and(is_fatal_postgres),
             source,
         }))
     }
@@ -64,7 +79,7 @@ impl Error {
     pub fn is_fatal(&self) -> bool {
         match &*self.0 {
             Kind::Replication(e) => e.is_fatal(),
-            Kind::Postgres { fatal, .. } => *fatal,
+            Kind::Postgres { fatal, .. } | Kind::Connect { fatal, .. } => *fatal,
             Kind::Setup(_) | Kind::Decode(_) | Kind::Protocol(_) => true,
             Kind::Sink(e) => e.is_cancelled(),
             Kind::Stopped => true,
@@ -80,6 +95,10 @@ impl Error {
     pub fn is_stopped(&self) -> bool {
         matches!(&*self.0, Kind::Stopped)
     }
+}
+
+fn is_fatal_postgres(error: &tokio_postgres::Error) -> bool {
+    pgkeel_conn::Classifier::new().classify(error) == pgkeel_conn::ErrorClass::Fatal
 }
 
 impl From<crate::repl::ReplError> for Error {

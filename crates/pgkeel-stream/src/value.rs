@@ -33,6 +33,7 @@ use serde_json::{Number, Value};
 use tokio_postgres::types::{Kind, Type};
 
 pub use array::{ArrayError, ArrayItem, parse_array};
+pub(crate) use time::iso8601;
 use types::Scalar;
 
 /// How far domain and array descriptions are followed (a lookup that loops stops here).

@@ -1,4 +1,4 @@
-//! Tests: the replication client (`pgkeel_stream::repl`) against real PostgreSQL — connecting
+//! Tests: the replication client (`pgkeel_stream::ReplicationConnection`) against real PostgreSQL — connecting
 //! (TCP, unix socket, several hosts, password methods), replication commands, streaming
 //! pgoutput, status updates, keepalives, and how each failure is classified.
 
@@ -6,17 +6,17 @@ use std::time::Duration;
 
 use pgkeel_embedded::Cluster;
 use pgkeel_embedded::harness::TestDatabase;
-use pgkeel_stream::Lsn;
-use pgkeel_stream::repl::{
-    CreateSlot, ReplConfig, ReplError, ReplicationConnection, ReplicationMessage,
+use pgkeel_stream::{
+    CreateSlot, Database, Lsn, ReplConfig, ReplError, ReplicationConnection, ReplicationMessage,
     ReplicationStream, publication_names,
 };
+use pgkeel_testkit::{LIVENESS, until, within};
 
-/// Upper bound for anything to happen; only ever reached when something is broken.
-const LIMIT: Duration = Duration::from_secs(60);
-
-fn config(url: &str) -> ReplConfig {
-    url.parse().unwrap()
+/// The replication settings of `url`, the process environment ignored.
+pub(crate) fn config(url: &str) -> ReplConfig {
+    let database = Database::parse_with_env(url, &|_| None)
+        .unwrap_or_else(|e| panic!("the test URL {url} does not parse: {e}"));
+    ReplConfig::new(&database).unwrap()
 }
 
 async fn connect(url: &str) -> ReplicationConnection {
@@ -56,20 +56,9 @@ fn pgoutput(publication: &str) -> Vec<(String, String)> {
     ]
 }
 
-/// Polls `check` until it holds; panics after [`LIMIT`].
-async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + LIMIT;
-    while !check() {
-        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// The next message, bounded by [`LIMIT`].
+/// The next message, bounded by the liveness guard.
 async fn next(stream: &mut ReplicationStream) -> Result<ReplicationMessage, ReplError> {
-    tokio::time::timeout(LIMIT, stream.recv())
-        .await
-        .expect("no message from the server")
+    within("a message from the server", stream.recv()).await
 }
 
 /// Reads until the stream fails, answering keepalives; returns the error.
@@ -325,7 +314,7 @@ async fn streams_a_transaction_and_confirms_the_flush_position() {
     stream.advance_flush(created.consistent_point);
     assert_eq!(stream.feedback().flush, commit_end);
     stream.send_status(false).await.unwrap();
-    eventually("confirmed_flush_lsn reaches the commit's end", || {
+    until("confirmed_flush_lsn reaches the commit's end", || {
         lsn(&db, &query) == commit_end
     })
     .await;
@@ -380,7 +369,7 @@ async fn temporary_two_phase_slot_goes_with_its_connection() {
         "SELECT count(*)::text FROM pg_replication_slots WHERE slot_name = '{}'",
         slot.name
     );
-    eventually("the temporary slot disappears", || {
+    until("the temporary slot disappears", || {
         scalar(&db, &count).as_deref() == Some("0")
     })
     .await;
@@ -536,7 +525,7 @@ async fn a_cancelled_recv_loses_nothing() {
         .await
         .unwrap();
     let (mut tags, mut largest, mut cancelled) = (Vec::new(), 0, 0u64);
-    let deadline = tokio::time::Instant::now() + LIMIT;
+    let deadline = tokio::time::Instant::now() + LIVENESS;
     while tags.last() != Some(&b'C') {
         assert!(
             tokio::time::Instant::now() < deadline,

@@ -10,6 +10,7 @@
 
 mod client;
 mod decode;
+mod setup;
 mod sinks;
 mod stream;
 mod values;

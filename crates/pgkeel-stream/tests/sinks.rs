@@ -11,14 +11,11 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
-use pgkeel_stream::sink::{Backoff, Batch, ChannelSink, FileSink, HttpSink, Sink, from_spec};
-use pgkeel_stream::{Event, Lsn, Op, Row};
+use pgkeel_stream::sink_from_spec as from_spec;
+use pgkeel_stream::{Backoff, Batch, ChannelSink, Event, FileSink, HttpSink, Lsn, Op, Row, Sink};
+use pgkeel_testkit::{LIVENESS, until, within};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
-
-/// How long a test waits for something that should happen at once (a liveness bound, not a
-/// speed assertion).
-const LIVENESS: Duration = Duration::from_secs(30);
 
 const FAST: Backoff = Backoff {
     base: Duration::from_millis(1),
@@ -191,10 +188,7 @@ async fn http_sink_retries_until_the_receiver_accepts_the_batch_as_a_json_array(
         .with_backoff(FAST);
     assert_eq!(sink.describe(), format!("http {url}"));
     let batch = batch(0x3000, 4);
-    tokio::time::timeout(LIVENESS, sink.deliver(&batch))
-        .await
-        .expect("delivered in time")
-        .unwrap();
+    within("the delivery", sink.deliver(&batch)).await.unwrap();
 
     assert_eq!(seen.requests.load(Ordering::SeqCst), 4);
     let bodies = seen.bodies.lock().unwrap();
@@ -217,10 +211,12 @@ async fn http_sink_retries_a_request_that_times_out() {
         .unwrap()
         .with_backoff(FAST)
         .with_timeout(Duration::from_millis(200));
-    tokio::time::timeout(LIVENESS, sink.deliver(&batch(0x4000, 1)))
-        .await
-        .expect("delivered before the stalled answer")
-        .unwrap();
+    within(
+        "the delivery before the stalled answer",
+        sink.deliver(&batch(0x4000, 1)),
+    )
+    .await
+    .unwrap();
     assert_eq!(seen.requests.load(Ordering::SeqCst), 2);
 }
 
@@ -238,9 +234,8 @@ async fn http_sink_stops_not_durable_when_cancelled() {
     })
     .await;
     let mut sink = HttpSink::new(&url, cancel).unwrap().with_backoff(FAST);
-    let error = tokio::time::timeout(LIVENESS, sink.deliver(&batch(0x5000, 1)))
+    let error = within("the cancelled delivery", sink.deliver(&batch(0x5000, 1)))
         .await
-        .expect("stopped in time")
         .unwrap_err();
     assert!(error.is_cancelled(), "{error}");
     assert!(error.to_string().contains("503"), "{error}");
@@ -254,15 +249,59 @@ async fn http_sink_stops_not_durable_when_cancelled() {
     let mut sink = HttpSink::new(&closed_url, cancel.clone())
         .unwrap()
         .with_backoff(FAST);
+    // Cancel only once the sink has failed to connect and logged that it retries.
+    let log = Log::capture();
     let delivery = tokio::spawn(async move { sink.deliver(&batch(0x6000, 1)).await });
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    until("the sink logs a retry after a refused connection", || {
+        log.contains("cannot deliver the batch; retrying")
+    })
+    .await;
     cancel.cancel();
-    let error = tokio::time::timeout(LIVENESS, delivery)
+    let error = within("the cancelled delivery", delivery)
         .await
-        .expect("stopped in time")
         .unwrap()
         .unwrap_err();
     assert!(error.is_cancelled(), "{error}");
+    assert!(error.to_string().contains("failed attempts"), "{error}");
+}
+
+/// The log lines of this thread while the value lives (a `#[tokio::test]` runs its tasks on
+/// the test's thread), so a test can wait for what the code under test logs.
+struct Log {
+    lines: Arc<Mutex<Vec<u8>>>,
+    _guard: tracing::subscriber::DefaultGuard,
+}
+
+impl Log {
+    fn capture() -> Self {
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&lines);
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || LogWriter(Arc::clone(&sink)))
+            .finish();
+        Log {
+            lines,
+            _guard: tracing::subscriber::set_default(subscriber),
+        }
+    }
+
+    fn contains(&self, text: &str) -> bool {
+        String::from_utf8_lossy(&self.lines.lock().unwrap()).contains(text)
+    }
+}
+
+struct LogWriter(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 #[tokio::test]

@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use pgkeel_embedded::harness::TestDatabase;
 use pgkeel_stream::value::{ArrayItem, CustomType, parse_array, to_json, to_json_with};
 use serde_json::{Value, json};
-use tokio_postgres::NoTls;
 use tokio_postgres::types::Type;
 
 fn text(s: &str) -> ArrayItem {
@@ -307,8 +306,7 @@ fn cases() -> Vec<(&'static str, Value)> {
 #[tokio::test]
 async fn converts_the_text_form_of_real_values() {
     let db = TestDatabase::new();
-    let (client, connection) = tokio_postgres::connect(&db.url(), NoTls).await.unwrap();
-    tokio::spawn(connection);
+    let client = pgkeel_testkit::connect(&db.url()).await;
     client
         .batch_execute(
             "SET datestyle = ISO; SET timezone = UTC; SET extra_float_digits = 3; \
@@ -341,8 +339,7 @@ async fn converts_the_text_form_of_real_values() {
 #[tokio::test]
 async fn timestamptz_is_utc_whatever_the_session_time_zone() {
     let db = TestDatabase::new();
-    let (client, connection) = tokio_postgres::connect(&db.url(), NoTls).await.unwrap();
-    tokio::spawn(connection);
+    let client = pgkeel_testkit::connect(&db.url()).await;
     let instant = "2026-03-01 00:30:00.000001+00";
     for zone in [
         "UTC",

@@ -65,7 +65,7 @@ impl Decoder {
                 },
             )));
         }
-        let mut r = Reader::new(data, 1);
+        let mut r = Reader::after_tag(data);
         let message = self.body(tag, &mut r).map_err(fail)?;
         if r.remaining() > 0 {
             return Err(fail((

@@ -9,6 +9,13 @@ use crate::lsn::Lsn;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct PgTimestamp(pub i64);
 
+impl PgTimestamp {
+    /// The wall-clock time; `None` when it does not fit a `SystemTime` (e.g. `infinity`).
+    pub fn to_system_time(self) -> Option<std::time::SystemTime> {
+        pgkeel_wire::pg_time::from_postgres_micros(self.0)
+    }
+}
+
 /// A transaction id.
 pub type Xid = u32;
 

@@ -1,9 +1,9 @@
 //! Settings of a change stream: where to connect, what to stream, how to deliver.
 
-use std::str::FromStr;
 use std::time::Duration;
 
 use pgkeel_conn::Backoff;
+use pgkeel_net::Database;
 
 use crate::error::Error;
 use crate::setup::{Spec, Tables};
@@ -11,8 +11,9 @@ use crate::setup::{Spec, Tables};
 /// Everything `Stream::run` needs.
 #[derive(Debug, Clone)]
 pub struct StreamConfig {
-    /// The database (libpq URL or `key=value` DSN).
-    pub pg: tokio_postgres::Config,
+    /// The database: where, as whom, connect timeout, keepalives, application_name (the
+    /// setup and heartbeat connections and the replication client all connect with it).
+    pub database: Database,
     /// Publication, slot, tables, create.
     pub spec: Spec,
     /// pgoutput protocol version; `None` picks the highest this server and these options
@@ -46,32 +47,19 @@ pub struct StreamConfig {
 impl StreamConfig {
     /// Defaults for `url`, `slot` and `publication`: an existing publication, no creation,
     /// streaming on, status every 10 s, heartbeat every 30 s, batches of up to 5000 events,
-    /// 100 000 events buffered, reconnect backoff 100 ms doubling to 10 s.
+    /// 100 000 events buffered, reconnect backoff 100 ms doubling to 10 s. `url` is a libpq
+    /// URL or `key=value` DSN; what it leaves out comes from the `PG*` environment
+    /// ([`Database::parse`]).
     pub fn new(url: &str, slot: &str, publication: &str) -> Result<Self, Error> {
-        let pg = tokio_postgres::Config::from_str(url).map_err(|e| {
-            Error::setup(format!(
-                "the database URL does not parse ({e}); expected postgres://user:password@host:port/dbname \
-                 or 'host=... port=... user=... dbname=...'"
-            ))
-        })?;
-        for (what, name) in [("slot", slot), ("publication", publication)] {
-            if name.is_empty() || name.len() > 63 {
-                return Err(Error::setup(format!(
-                    "the {what} name {name:?} must have 1 to 63 characters"
-                )));
-            }
-        }
-        if !slot
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        {
+        let database = Database::parse(url).map_err(|e| Error::setup(e.to_string()))?;
+        crate::slot_name::check(slot).map_err(Error::setup)?;
+        if publication.is_empty() || publication.len() > 63 {
             return Err(Error::setup(format!(
-                "the slot name {slot:?} may contain only lower-case letters, digits and \
-                 underscores (a PostgreSQL rule)"
+                "the publication name {publication:?} must have 1 to 63 characters"
             )));
         }
         Ok(StreamConfig {
-            pg,
+            database,
             spec: Spec {
                 slot: slot.to_owned(),
                 publication: publication.to_owned(),
@@ -107,5 +95,32 @@ impl StreamConfig {
             _ if self.spec.two_phase => 3,
             _ => 2,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_settings_are_fatal_setup_errors() {
+        let ok = StreamConfig::new("postgres://u@h/db", "my_slot", "Pub").unwrap();
+        assert_eq!(ok.database.user(), "u");
+        assert_eq!(
+            (ok.spec.slot.as_str(), ok.spec.tables),
+            ("my_slot", Tables::Existing)
+        );
+        for (url, slot, publication, says) in [
+            ("not a dsn", "s", "p", "does not parse"),
+            ("host=a,b port=1,2,3 user=u", "s", "p", "ports"),
+            ("postgres://u@h/db", "Upper", "p", "lower-case"),
+            ("postgres://u@h/db", "", "p", "lower-case"),
+            ("postgres://u@h/db", "s", "", "1 to 63"),
+            ("postgres://u@h/db", "s", &"p".repeat(64), "1 to 63"),
+        ] {
+            let err = StreamConfig::new(url, slot, publication).unwrap_err();
+            assert!(err.is_fatal(), "{url} {slot} {publication}: {err}");
+            assert!(err.to_string().contains(says), "{err}");
+        }
     }
 }

@@ -14,7 +14,6 @@ use crate::lsn::Lsn;
 use crate::pipeline::progress::Progress;
 use crate::pipeline::telemetry;
 use crate::sink::{Batch, Sink};
-use crate::time::to_system_time;
 
 /// A transaction on its way to the sink, holding its share of the buffer.
 pub(crate) struct Queued {
@@ -78,7 +77,10 @@ pub(crate) async fn deliver(
         }
         let now = SystemTime::now();
         for time in commit_times {
-            if let Some(at) = to_system_time(time).and_then(|t| now.duration_since(t).ok()) {
+            if let Some(at) = time
+                .to_system_time()
+                .and_then(|t| now.duration_since(t).ok())
+            {
                 histogram!(telemetry::COMMIT_TO_SINK).record(at.as_secs_f64());
             }
         }

@@ -4,14 +4,14 @@
 
 use std::time::Duration;
 
-use tokio_postgres::NoTls;
+use pgkeel_net::{Database, describe_postgres};
 use tokio_util::sync::CancellationToken;
 
 use crate::assemble::HEARTBEAT_PREFIX;
 
 /// Writes a heartbeat every `every` until cancelled; failures are logged and retried at the
 /// next tick (the stream itself notices a lost database).
-pub(crate) async fn run(pg: tokio_postgres::Config, every: Duration, cancel: CancellationToken) {
+pub(crate) async fn run(database: Database, every: Duration, cancel: CancellationToken) {
     let sql = format!("SELECT pg_logical_emit_message(false, '{HEARTBEAT_PREFIX}', '')");
     let mut client: Option<tokio_postgres::Client> = None;
     let mut tick = tokio::time::interval(every);
@@ -23,13 +23,13 @@ pub(crate) async fn run(pg: tokio_postgres::Config, every: Duration, cancel: Can
             _ = tick.tick() => {}
         }
         if client.as_ref().is_none_or(|c| c.is_closed()) {
-            client = match pg.connect(NoTls).await {
+            client = match database.connect().await {
                 Ok((c, connection)) => {
                     tokio::spawn(connection);
                     Some(c)
                 }
                 Err(e) => {
-                    tracing::debug!(error = %pgkeel_conn::describe_postgres(&e), "heartbeat: cannot connect");
+                    tracing::debug!(error = %e, "heartbeat: cannot connect");
                     continue;
                 }
             };
@@ -37,7 +37,7 @@ pub(crate) async fn run(pg: tokio_postgres::Config, every: Duration, cancel: Can
         if let Some(c) = &client
             && let Err(e) = c.batch_execute(&sql).await
         {
-            tracing::debug!(error = %pgkeel_conn::describe_postgres(&e), "heartbeat failed");
+            tracing::debug!(error = %describe_postgres(&e), "heartbeat failed");
             client = None;
         }
     }

@@ -6,13 +6,13 @@ mod delivery;
 mod heartbeat;
 mod progress;
 mod session;
-pub mod telemetry;
+pub(crate) mod telemetry;
 
 use std::sync::Arc;
 
 use metrics::{counter, gauge};
+use pgkeel_wire::sql::quote_ident;
 use tokio::sync::{Semaphore, mpsc, watch};
-use tokio_postgres::NoTls;
 use tokio_util::sync::CancellationToken;
 
 pub use config::StreamConfig;
@@ -21,7 +21,7 @@ pub use progress::{Progress, ProgressSnapshot};
 use crate::error::Error;
 use crate::lsn::Lsn;
 use crate::repl::{CreateSlot, ReplConfig, ReplicationConnection};
-use crate::setup::{self, quote_ident};
+use crate::setup;
 use crate::sink::Sink;
 use session::{End, Shared};
 
@@ -35,9 +35,9 @@ pub async fn run(
     cancel: CancellationToken,
 ) -> Result<(), Error> {
     let mut config = config;
-    config.pg = with_text_settings(&config.pg);
-    let repl = ReplConfig::from_pg_config(&config.pg)?;
-    let (server_version, types) = prepare(&config).await?;
+    config.database = config.database.with_options_appended(TEXT_SETTINGS);
+    let repl = ReplConfig::new(&config.database)?;
+    let (server_version, types) = prepare(&config, &repl).await?;
     let proto_version = config.protocol_for(server_version);
     let (durable_tx, durable_rx) = watch::channel(Lsn::ZERO);
     let (queue_tx, queue_rx) = mpsc::channel(4096);
@@ -54,7 +54,7 @@ pub async fn run(
     let heartbeat_cancel = cancel.child_token();
     if let Some(every) = config.heartbeat {
         tokio::spawn(heartbeat::run(
-            config.pg.clone(),
+            config.database.clone(),
             every,
             heartbeat_cancel.clone(),
         ));
@@ -106,17 +106,8 @@ pub async fn run(
 
 /// The session settings that fix the text form of values (dates in ISO, UTC, floats exact,
 /// bytea as hex), added to any `options` of the URL: the walsender formats values with them.
-fn with_text_settings(pg: &tokio_postgres::Config) -> tokio_postgres::Config {
-    let mut pg = pg.clone();
-    let fixed = "-c datestyle=ISO -c timezone=UTC -c extra_float_digits=3 -c bytea_output=hex \
-                 -c intervalstyle=postgres";
-    let options = match pg.get_options() {
-        Some(user) if !user.trim().is_empty() => format!("{user} {fixed}"),
-        _ => fixed.to_owned(),
-    };
-    pg.options(&options);
-    pg
-}
+const TEXT_SETTINGS: &str = "-c datestyle=ISO -c timezone=UTC -c extra_float_digits=3 \
+                             -c bytea_output=hex -c intervalstyle=postgres";
 
 fn stream_flush(progress: &Progress) -> Lsn {
     progress.snapshot().confirmed
@@ -126,6 +117,7 @@ fn stream_flush(progress: &Progress) -> Lsn {
 /// returns the server version number and the custom types.
 async fn prepare(
     config: &StreamConfig,
+    repl: &ReplConfig,
 ) -> Result<
     (
         u32,
@@ -134,10 +126,10 @@ async fn prepare(
     Error,
 > {
     let (client, connection) = config
-        .pg
-        .connect(NoTls)
+        .database
+        .connect()
         .await
-        .map_err(|e| Error::postgres("connecting for the setup", e))?;
+        .map_err(|e| Error::connect("connecting for the setup", e))?;
     let connection = tokio::spawn(connection);
     let version: String = client
         .query_one("SELECT current_setting('server_version_num')", &[])
@@ -153,8 +145,7 @@ async fn prepare(
     drop(client);
     connection.abort();
     if report.slot_missing {
-        let repl = ReplConfig::from_pg_config(&config.pg)?;
-        let mut conn = ReplicationConnection::connect(&repl).await?;
+        let mut conn = ReplicationConnection::connect(repl).await?;
         // The client logs the creation with its consistent point.
         conn.create_logical_slot(
             &config.spec.slot,

@@ -13,6 +13,7 @@ pub struct Progress {
     confirmed: AtomicU64,
     received: AtomicU64,
     reconnects: AtomicU64,
+    status_updates: AtomicU64,
     connected: AtomicBool,
 }
 
@@ -31,6 +32,8 @@ pub struct ProgressSnapshot {
     pub received: Lsn,
     /// Connections lost and re-established.
     pub reconnects: u64,
+    /// Standby status updates sent to the server (each reports `confirmed` as flushed).
+    pub status_updates: u64,
     /// A replication connection is streaming now.
     pub connected: bool,
 }
@@ -42,8 +45,10 @@ impl Progress {
         self.durable.fetch_max(end.0, Ordering::Relaxed);
     }
 
+    /// A status update reporting `lsn` as flushed was sent.
     pub(crate) fn confirmed(&self, lsn: Lsn) {
         self.confirmed.fetch_max(lsn.0, Ordering::Relaxed);
+        self.status_updates.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn received(&self, lsn: Lsn) {
@@ -67,6 +72,7 @@ impl Progress {
             confirmed: Lsn(self.confirmed.load(Ordering::Relaxed)),
             received: Lsn(self.received.load(Ordering::Relaxed)),
             reconnects: self.reconnects.load(Ordering::Relaxed),
+            status_updates: self.status_updates.load(Ordering::Relaxed),
             connected: self.connected.load(Ordering::Relaxed),
         }
     }

@@ -1,18 +1,18 @@
 //! Metric names of the change stream (Prometheus text on the metrics listener).
 
 /// Events the sink holds durably (counter).
-pub const EVENTS: &str = "pgkeel_stream_events_total";
+pub(crate) const EVENTS: &str = "pgkeel_stream_events_total";
 /// Transactions delivered, including empty ones (counter).
-pub const TRANSACTIONS: &str = "pgkeel_stream_transactions_total";
+pub(crate) const TRANSACTIONS: &str = "pgkeel_stream_transactions_total";
 /// Failed sink deliveries, each retried (counter).
-pub const SINK_FAILURES: &str = "pgkeel_stream_sink_failures_total";
+pub(crate) const SINK_FAILURES: &str = "pgkeel_stream_sink_failures_total";
 /// Replication connections lost and re-established (counter).
-pub const RECONNECTS: &str = "pgkeel_stream_reconnects_total";
+pub(crate) const RECONNECTS: &str = "pgkeel_stream_reconnects_total";
 /// Bytes of WAL between the server's position and the confirmed position (gauge).
-pub const LAG_BYTES: &str = "pgkeel_stream_lag_bytes";
+pub(crate) const LAG_BYTES: &str = "pgkeel_stream_lag_bytes";
 /// The confirmed (flushed) LSN as a number (gauge).
-pub const CONFIRMED_LSN: &str = "pgkeel_stream_confirmed_lsn";
+pub(crate) const CONFIRMED_LSN: &str = "pgkeel_stream_confirmed_lsn";
 /// 1 while a replication connection streams, else 0 (gauge).
-pub const CONNECTED: &str = "pgkeel_stream_connected";
+pub(crate) const CONNECTED: &str = "pgkeel_stream_connected";
 /// Seconds from a transaction's commit to the sink holding it (histogram).
-pub const COMMIT_TO_SINK: &str = "pgkeel_stream_commit_to_sink_seconds";
+pub(crate) const COMMIT_TO_SINK: &str = "pgkeel_stream_commit_to_sink_seconds";

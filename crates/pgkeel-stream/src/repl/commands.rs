@@ -2,11 +2,13 @@
 //! CREATE_REPLICATION_SLOT ... LOGICAL pgoutput (PostgreSQL 15 option syntax) and
 //! DROP_REPLICATION_SLOT.
 
+use pgkeel_wire::sql::quote_ident;
+
 use crate::lsn::Lsn;
 use crate::repl::connection::ReplicationConnection;
 use crate::repl::error::ReplError;
-use crate::repl::quote::{check_slot_name, quote_ident};
-use crate::repl::rows::Rows;
+use crate::repl::quote::check_slot_name;
+use crate::repl::rows::TextRows;
 
 /// The output plugin of the slots this client creates.
 pub const PGOUTPUT: &str = "pgoutput";
@@ -123,7 +125,12 @@ impl ReplicationConnection {
         Ok(())
     }
 
-    fn required<'r>(&self, rows: &'r Rows, what: &str, column: &str) -> Result<&'r str, ReplError> {
+    fn required<'r>(
+        &self,
+        rows: &'r TextRows,
+        what: &str,
+        column: &str,
+    ) -> Result<&'r str, ReplError> {
         if rows.len() != 1 {
             return Err(self.shape_error(what, &format!("{} rows instead of one", rows.len())));
         }

@@ -5,15 +5,15 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use pgkeel_net::{Address, Socket};
 use pgkeel_wire::encode;
 
 use crate::repl::auth::authenticate;
-use crate::repl::config::{ReplConfig, Target};
+use crate::repl::config::ReplConfig;
 use crate::repl::db_error::{DbError, log_notice};
 use crate::repl::error::ReplError;
 use crate::repl::quote::check_no_nul;
-use crate::repl::rows::Rows;
-use crate::repl::socket::Socket;
+use crate::repl::rows::TextRows;
 use crate::repl::transport::Transport;
 
 /// A replication connection that is not streaming (yet).
@@ -32,19 +32,19 @@ impl ReplicationConnection {
     /// password, no such database) stops at once; other failures try the next address.
     pub async fn connect(config: &ReplConfig) -> Result<Self, ReplError> {
         let mut last = None;
-        for target in config.targets() {
-            let attempt =
-                tokio::time::timeout(config.connect_timeout(), connect_to(config, target)).await;
+        let timeout = config.database().connect_timeout();
+        for address in config.addresses() {
+            let attempt = tokio::time::timeout(timeout, connect_to(config, address)).await;
             let error = match attempt {
                 Ok(Ok(client)) => return Ok(client),
                 Ok(Err(e)) if e.is_fatal() => return Err(e),
                 Ok(Err(e)) => e,
                 Err(_) => ReplError::timeout(
-                    format!("connecting to {target} as {:?}", config.user()),
-                    config.connect_timeout(),
+                    format!("connecting to {address} as {:?}", config.database().user()),
+                    timeout,
                 ),
             };
-            tracing::debug!(%target, %error, "cannot connect");
+            tracing::debug!(%address, %error, "cannot connect");
             last = Some(error);
         }
         Err(last.unwrap_or_else(|| ReplError::config("no address to connect to")))
@@ -64,7 +64,7 @@ impl ReplicationConnection {
     /// returns the rows of the last statement that returned rows. Not cancel-safe: a call
     /// cancelled midway leaves the connection unusable (later calls fail with a transient
     /// error).
-    pub async fn simple_query(&mut self, sql: &str) -> Result<Rows, ReplError> {
+    pub async fn simple_query(&mut self, sql: &str) -> Result<TextRows, ReplError> {
         let what = describe_query(sql);
         check_no_nul("the query", sql)?;
         let message = encode::query(sql).map_err(|e| ReplError::invalid(format!("{what}: {e}")))?;
@@ -82,9 +82,9 @@ impl ReplicationConnection {
         Ok(())
     }
 
-    async fn read_results(&mut self, what: &str) -> Result<Rows, ReplError> {
-        let mut current: Option<Rows> = None;
-        let mut last = Rows::default();
+    async fn read_results(&mut self, what: &str) -> Result<TextRows, ReplError> {
+        let mut current: Option<TextRows> = None;
+        let mut last = TextRows::default();
         let mut error: Option<ReplError> = None;
         loop {
             let frame = match self.transport.read_frame(what).await {
@@ -96,13 +96,14 @@ impl ReplicationConnection {
             let protocol = |reason: &str| ReplError::protocol(self.transport.context(what), reason);
             match frame.tag() {
                 Some(b'T') => {
-                    current = Some(Rows::from_description(frame.body()).map_err(protocol)?)
+                    current =
+                        Some(TextRows::from_description(frame.body()).map_err(|r| protocol(&r))?)
                 }
                 Some(b'D') => current
                     .as_mut()
                     .ok_or_else(|| protocol("DataRow without RowDescription"))?
                     .push_data_row(frame.body())
-                    .map_err(protocol)?,
+                    .map_err(|r| protocol(&r))?,
                 Some(b'C') => {
                     if let Some(rows) = current.take() {
                         last = rows;
@@ -159,23 +160,24 @@ impl ReplicationConnection {
 /// Opens the socket, sends the startup message, authenticates and waits for ReadyForQuery.
 async fn connect_to(
     config: &ReplConfig,
-    target: &Target,
+    address: &Address,
 ) -> Result<ReplicationConnection, ReplError> {
-    let user = config.user();
-    let socket = Socket::connect(target)
+    let database = config.database();
+    let user = database.user();
+    let socket = Socket::connect(address)
         .await
-        .map_err(|e| ReplError::connect(target.to_string(), e))?;
-    let mut transport = Transport::new(socket, target.to_string(), config.max_message_len());
+        .map_err(|e| ReplError::connect(address.to_string(), e))?;
+    let mut transport = Transport::new(socket, address.to_string(), config.max_message_len());
     let mut params = vec![
         ("user", user),
         ("replication", "database"),
         ("client_encoding", "UTF8"),
-        ("application_name", config.application_name()),
+        ("application_name", database.application_name()),
     ];
-    if let Some(db) = config.dbname() {
+    if let Some(db) = database.dbname() {
         params.push(("database", db));
     }
-    if let Some(options) = config.options() {
+    if let Some(options) = database.options() {
         params.push(("options", options));
     }
     let startup = encode::startup_message(3, 0, &params)
@@ -183,11 +185,11 @@ async fn connect_to(
     transport
         .send(&startup, "sending the startup message")
         .await?;
-    authenticate(&mut transport, user, config.password()).await?;
+    authenticate(&mut transport, user, database.password()).await?;
 
     let mut client = ReplicationConnection {
         transport,
-        timeout: config.connect_timeout(),
+        timeout: database.connect_timeout(),
         parameters: HashMap::new(),
         backend_pid: None,
         busy: false,
@@ -213,7 +215,7 @@ async fn connect_to(
         }
     }
     if let Some(pid) = client.backend_pid {
-        client.transport.set_peer(format!("{target} pid {pid}"));
+        client.transport.set_peer(format!("{address} pid {pid}"));
     }
     tracing::debug!(
         conn = client.transport.peer(),

@@ -1,15 +1,14 @@
 //! The standby status update ('r'): the write, flush and apply positions the client reports,
 //! each kept separately and never moved backwards, and their encoding.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
+
+use pgkeel_wire::pg_time::to_postgres_micros;
 
 use crate::lsn::Lsn;
 
-/// Seconds from the Unix epoch to PostgreSQL's epoch, 2000-01-01 00:00:00 UTC.
-const PG_EPOCH_OFFSET: Duration = Duration::from_secs(946_684_800);
-
 /// Length of an encoded status update, the 'r' byte included.
-pub const STATUS_UPDATE_LEN: usize = 1 + 8 + 8 + 8 + 8 + 1;
+pub(crate) const STATUS_UPDATE_LEN: usize = 1 + 8 + 8 + 8 + 8 + 1;
 
 /// The positions reported to the server. All start at `0/0`, which the server ignores; the
 /// flush position is what the slot's `confirmed_flush_lsn` follows (the server keeps WAL and
@@ -42,13 +41,13 @@ impl Feedback {
 
     /// The standby status update body (inside CopyData): Byte1('r'), Int64 write, Int64 flush,
     /// Int64 apply, Int64 clock (µs since 2000-01-01 UTC), Byte1 reply-requested.
-    pub fn encode(&self, now: SystemTime, reply_requested: bool) -> [u8; STATUS_UPDATE_LEN] {
+    pub(crate) fn encode(&self, now: SystemTime, reply_requested: bool) -> [u8; STATUS_UPDATE_LEN] {
         let mut out = [0u8; STATUS_UPDATE_LEN];
         out[0] = b'r';
         out[1..9].copy_from_slice(&self.write.0.to_be_bytes());
         out[9..17].copy_from_slice(&self.flush.0.to_be_bytes());
         out[17..25].copy_from_slice(&self.apply.0.to_be_bytes());
-        out[25..33].copy_from_slice(&pg_timestamp(now).to_be_bytes());
+        out[25..33].copy_from_slice(&to_postgres_micros(now).to_be_bytes());
         out[33] = u8::from(reply_requested);
         out
     }
@@ -63,18 +62,12 @@ fn advance(position: &mut Lsn, lsn: Lsn) -> bool {
     }
 }
 
-/// `now` as PostgreSQL's clock: microseconds since 2000-01-01 00:00:00 UTC (negative before).
-pub fn pg_timestamp(now: SystemTime) -> i64 {
-    let pg_epoch = UNIX_EPOCH + PG_EPOCH_OFFSET;
-    let micros = |d: Duration| i64::try_from(d.as_micros()).unwrap_or(i64::MAX);
-    match now.duration_since(pg_epoch) {
-        Ok(after) => micros(after),
-        Err(before) => -micros(before.duration()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use pgkeel_wire::pg_time::postgres_epoch;
+
     use super::*;
 
     #[test]
@@ -98,7 +91,7 @@ mod tests {
         f.advance_write(Lsn(0x0102_0304_0506_0708));
         f.advance_flush(Lsn(2));
         f.advance_apply(Lsn(3));
-        let at = UNIX_EPOCH + PG_EPOCH_OFFSET + Duration::from_micros(42);
+        let at = postgres_epoch() + Duration::from_micros(42);
         let bytes = f.encode(at, true);
         assert_eq!(bytes[0], b'r');
         assert_eq!(bytes[1..9], [1, 2, 3, 4, 5, 6, 7, 8]);
@@ -107,6 +100,10 @@ mod tests {
         assert_eq!(bytes[25..33], 42i64.to_be_bytes());
         assert_eq!(bytes[33], 1);
         assert_eq!(f.encode(at, false)[33], 0);
-        assert_eq!(pg_timestamp(UNIX_EPOCH), -946_684_800_000_000);
+        // Before PostgreSQL's epoch the clock is negative.
+        assert_eq!(
+            f.encode(UNIX_EPOCH, false)[25..33],
+            (-946_684_800_000_000i64).to_be_bytes()
+        );
     }
 }

@@ -2,9 +2,9 @@
 //! data) and primary keepalive ('k').
 
 use bytes::Bytes;
+use pgkeel_wire::Cursor;
 
 use crate::lsn::Lsn;
-use crate::repl::reader::Reader;
 
 /// One message of a logical replication stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,7 +15,8 @@ pub enum ReplicationMessage {
         wal_start: Lsn,
         /// The server's current end of WAL.
         wal_end: Lsn,
-        /// The server's clock when sending, µs since 2000-01-01 UTC.
+        /// The server's clock when sending, µs since 2000-01-01 UTC (see
+        /// [`pgkeel_wire::pg_time`]).
         server_time: i64,
         /// The plugin's bytes (shares the read buffer; no copy).
         data: Bytes,
@@ -37,11 +38,11 @@ const XLOG_HEADER: usize = 1 + 8 + 8 + 8;
 impl ReplicationMessage {
     /// Reads the body of a CopyData message (`body` must be exactly that, header excluded).
     pub(crate) fn parse(body: Bytes) -> Result<Self, String> {
-        let mut r = Reader::new(&body);
+        let mut r = Cursor::new(&body, "CopyData");
         let truncated = |what: &str| format!("truncated {what} message ({} bytes)", body.len());
         match r.u8() {
-            Some(b'w') => {
-                let (Some(start), Some(end), Some(time)) = (r.u64(), r.u64(), r.i64()) else {
+            Ok(b'w') => {
+                let (Ok(start), Ok(end), Ok(time)) = (r.u64(), r.u64(), r.i64()) else {
                     return Err(truncated("XLogData"));
                 };
                 Ok(ReplicationMessage::XLogData {
@@ -51,8 +52,8 @@ impl ReplicationMessage {
                     data: body.slice(XLOG_HEADER..),
                 })
             }
-            Some(b'k') => {
-                let (Some(end), Some(time), Some(reply)) = (r.u64(), r.i64(), r.u8()) else {
+            Ok(b'k') => {
+                let (Ok(end), Ok(time), Ok(reply)) = (r.u64(), r.i64(), r.u8()) else {
                     return Err(truncated("keepalive"));
                 };
                 Ok(ReplicationMessage::Keepalive {
@@ -61,11 +62,11 @@ impl ReplicationMessage {
                     reply_requested: reply != 0,
                 })
             }
-            Some(other) => Err(format!(
+            Ok(other) => Err(format!(
                 "unknown replication message {:?} inside CopyData",
                 other as char
             )),
-            None => Err("empty CopyData message".to_owned()),
+            Err(_) => Err("empty CopyData message".to_owned()),
         }
     }
 }

@@ -4,11 +4,12 @@
 //! pgoutput, and report write/flush/apply positions separately.
 //!
 //! ```no_run
-//! use pgkeel_stream::Lsn;
-//! use pgkeel_stream::repl::{CreateSlot, ReplConfig, ReplicationConnection, publication_names};
+//! use pgkeel_stream::{
+//!     CreateSlot, Database, Lsn, ReplConfig, ReplicationConnection, publication_names,
+//! };
 //!
-//! # async fn run() -> Result<(), pgkeel_stream::repl::ReplError> {
-//! let config: ReplConfig = "postgres://app@127.0.0.1:5432/app".parse()?;
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = ReplConfig::new(&Database::parse("postgres://app@127.0.0.1:5432/app")?)?;
 //! let mut client = ReplicationConnection::connect(&config).await?;
 //! client.create_logical_slot("app_slot", CreateSlot::default()).await?;
 //! let options = [
@@ -31,23 +32,19 @@ mod error;
 mod feedback;
 mod message;
 mod quote;
-mod reader;
 mod rows;
-mod socket;
 mod stream;
 mod transport;
 
 pub use commands::{CreateSlot, PGOUTPUT, SlotCreated, SystemInfo};
-pub use config::{
-    DEFAULT_APPLICATION_NAME, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_MESSAGE_LEN, ReplConfig, Target,
-};
+pub use config::ReplConfig;
 pub use connection::ReplicationConnection;
 pub use db_error::DbError;
 pub use error::ReplError;
-pub use feedback::{Feedback, STATUS_UPDATE_LEN, pg_timestamp};
+pub use feedback::Feedback;
 pub use message::ReplicationMessage;
-pub use quote::{publication_names, quote_ident, quote_literal};
-pub use rows::{Row, Rows};
+pub use quote::publication_names;
+pub use rows::{TextRow, TextRows};
 pub use stream::ReplicationStream;
 
 use crate::lsn::Lsn;

@@ -1,31 +1,31 @@
 //! The result of a simple query: column names and rows of text values (`None` for NULL), read
-//! from RowDescription ('T') and DataRow ('D').
+//! through `pgkeel-wire`'s RowDescription and DataRow views.
 
-use crate::repl::reader::Reader;
+use pgkeel_wire::message::{DataRow, RowDescription};
 
-/// One result row: each column's text, `None` for SQL NULL.
-pub type Row = Vec<Option<String>>;
+/// One result row of a simple query: each column's text, `None` for SQL NULL.
+pub type TextRow = Vec<Option<String>>;
 
-/// Column names and rows of one statement's result.
+/// Column names and text rows of one statement's result.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Rows {
+pub struct TextRows {
     columns: Vec<String>,
-    rows: Vec<Row>,
+    rows: Vec<TextRow>,
 }
 
-impl Rows {
+impl TextRows {
     /// The column names, in order.
     pub fn columns(&self) -> &[String] {
         &self.columns
     }
 
     /// The rows.
-    pub fn rows(&self) -> &[Row] {
+    pub fn rows(&self) -> &[TextRow] {
         &self.rows
     }
 
     /// Consumes the result, giving the rows.
-    pub fn into_rows(self) -> Vec<Row> {
+    pub fn into_rows(self) -> Vec<TextRow> {
         self.rows
     }
 
@@ -50,44 +50,36 @@ impl Rows {
     }
 
     /// Starts a result from a RowDescription body.
-    pub(crate) fn from_description(body: &[u8]) -> Result<Self, &'static str> {
-        let bad = "malformed RowDescription";
-        let mut r = Reader::new(body);
-        let count = r.i16().ok_or(bad)?;
-        let count = usize::try_from(count).map_err(|_| bad)?;
-        let mut columns = Vec::with_capacity(count.min(1024));
-        for _ in 0..count {
-            let name = r.cstr().ok_or(bad)?;
-            // table oid, attnum, type oid, typlen, typmod, format
-            r.take(4 + 2 + 4 + 2 + 4 + 2).ok_or(bad)?;
-            columns.push(String::from_utf8(name.to_vec()).map_err(|_| bad)?);
-        }
-        Ok(Rows {
+    pub(crate) fn from_description(body: &[u8]) -> Result<Self, String> {
+        let columns = RowDescription::from_body(body)
+            .fields()
+            .map(|field| {
+                let field = field.map_err(|e| e.to_string())?;
+                String::from_utf8(field.name.to_vec())
+                    .map_err(|_| "a RowDescription column name is not UTF-8".to_owned())
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(TextRows {
             columns,
             rows: Vec::new(),
         })
     }
 
     /// Adds a row from a DataRow body.
-    pub(crate) fn push_data_row(&mut self, body: &[u8]) -> Result<(), &'static str> {
-        let bad = "malformed DataRow";
-        let mut r = Reader::new(body);
-        let count = usize::try_from(r.i16().ok_or(bad)?).map_err(|_| bad)?;
-        if count != self.columns.len() {
-            return Err("DataRow column count differs from RowDescription");
+    pub(crate) fn push_data_row(&mut self, body: &[u8]) -> Result<(), String> {
+        let data = DataRow::from_body(body);
+        if usize::from(data.len().map_err(|e| e.to_string())?) != self.columns.len() {
+            return Err("DataRow column count differs from RowDescription".to_owned());
         }
-        let mut row = Vec::with_capacity(count);
-        for _ in 0..count {
-            let len = r.i32().ok_or(bad)?;
-            if len < 0 {
-                row.push(None);
-                continue;
-            }
-            let bytes = r.take(len as usize).ok_or(bad)?;
-            let text = String::from_utf8(bytes.to_vec())
-                .map_err(|_| "a DataRow value is not UTF-8 (client_encoding is UTF8)")?;
-            row.push(Some(text));
-        }
+        let row = data
+            .values()
+            .map(|value| match value.map_err(|e| e.to_string())? {
+                None => Ok(None),
+                Some(bytes) => String::from_utf8(bytes.to_vec()).map(Some).map_err(|_| {
+                    "a DataRow value is not UTF-8 (client_encoding is UTF8)".to_owned()
+                }),
+            })
+            .collect::<Result<_, _>>()?;
         self.rows.push(row);
         Ok(())
     }
@@ -105,7 +97,7 @@ mod tests {
             desc.push(0);
             desc.extend_from_slice(&[0; 18]);
         }
-        let mut rows = Rows::from_description(&desc).unwrap();
+        let mut rows = TextRows::from_description(&desc).unwrap();
         let mut data = vec![0, 2, 0, 0, 0, 2, b'h', b'i'];
         data.extend_from_slice(&(-1i32).to_be_bytes());
         rows.push_data_row(&data).unwrap();
@@ -114,7 +106,13 @@ mod tests {
         assert_eq!(rows.rows()[0][1], None);
         assert!(rows.push_data_row(&[0, 2, 0, 0, 0, 9]).is_err());
         assert!(rows.push_data_row(&[0, 1]).is_err());
-        assert!(Rows::from_description(&[0, 1, b'x']).is_err());
-        assert!(Rows::from_description(&[0xff, 0xff]).is_err());
+        assert!(rows.push_data_row(&[0, 2, 0xff, 0xff, 0xff, 0xfe]).is_err());
+        assert!(
+            rows.push_data_row(&[0, 2, 0, 0, 0, 1, 0xff, 0, 0, 0, 0])
+                .is_err()
+        );
+        assert_eq!(rows.len(), 1);
+        assert!(TextRows::from_description(&[0, 1, b'x']).is_err());
+        assert!(TextRows::from_description(&[0xff, 0xff]).is_err());
     }
 }

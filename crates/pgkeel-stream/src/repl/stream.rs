@@ -5,6 +5,7 @@
 use std::time::{Duration, SystemTime};
 
 use pgkeel_wire::encode;
+use pgkeel_wire::sql::{quote_ident, quote_literal};
 
 use crate::lsn::Lsn;
 use crate::repl::connection::{ReplicationConnection, server_error, tag_name};
@@ -12,7 +13,7 @@ use crate::repl::db_error::log_notice;
 use crate::repl::error::ReplError;
 use crate::repl::feedback::Feedback;
 use crate::repl::message::ReplicationMessage;
-use crate::repl::quote::{check_no_nul, check_slot_name, quote_ident, quote_literal};
+use crate::repl::quote::{check_no_nul, check_slot_name};
 use crate::repl::transport::Transport;
 
 impl ReplicationConnection {

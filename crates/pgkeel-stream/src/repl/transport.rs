@@ -3,11 +3,11 @@
 //! send resumes on the next one instead of leaving half a message on the wire).
 
 use bytes::{Buf, BytesMut};
+use pgkeel_net::Socket;
 use pgkeel_wire::{Direction, Frame, Framer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::repl::error::ReplError;
-use crate::repl::socket::Socket;
 
 /// Bytes read per call when no large message is pending.
 const READ_CHUNK: usize = 64 * 1024;

@@ -20,7 +20,6 @@ pub use channel::{ChannelSink, Delivery};
 pub use error::SinkError;
 pub use file::FileSink;
 pub use http::HttpSink;
-pub use pgkeel_conn::Backoff;
 pub use stdout::StdoutSink;
 
 /// Events of whole transactions, in commit order; `end_lsn` = end LSN of the last transaction

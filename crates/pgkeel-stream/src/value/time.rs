@@ -1,8 +1,33 @@
-//! Timestamps in DateStyle ISO (`2026-11-22 10:00:00.5+05:30`) rewritten as ISO 8601 with
-//! microseconds (`2026-11-22T04:30:00.500000Z`); anything else (`infinity`, BC dates, other
-//! DateStyles) is left to the caller to keep as sent.
+//! Timestamps as ISO 8601 with microseconds, the one home of pgkeel-stream's calendar math:
+//! the text of DateStyle ISO (`2026-11-22 10:00:00.5+05:30` becomes
+//! `2026-11-22T04:30:00.500000Z`; anything else — `infinity`, BC dates, other DateStyles — is
+//! left to the caller to keep as sent), and PostgreSQL's clock (µs since 2000-01-01 UTC, as
+//! pgoutput sends commit times).
 
 use std::fmt::Write;
+
+use pgkeel_wire::pg_time::POSTGRES_EPOCH_UNIX_SECONDS;
+
+use crate::pgoutput::PgTimestamp;
+
+/// `2026-11-22T10:00:00.123456Z`. Out-of-range values (infinity) give `infinity`/`-infinity`.
+pub(crate) fn iso8601(ts: PgTimestamp) -> String {
+    match ts.0 {
+        i64::MAX => return "infinity".to_owned(),
+        i64::MIN => return "-infinity".to_owned(),
+        _ => {}
+    }
+    let micros = ts.0.rem_euclid(1_000_000) as u32;
+    let seconds = ts.0.div_euclid(1_000_000) + POSTGRES_EPOCH_UNIX_SECONDS;
+    let of_day = seconds.rem_euclid(86_400) as u32;
+    let clock = Clock {
+        hour: of_day / 3600,
+        minute: of_day / 60 % 60,
+        second: of_day % 60,
+        micros,
+    };
+    format(civil_from_days(seconds.div_euclid(86_400)), clock, "Z")
+}
 
 /// A timestamptz in UTC: `2026-11-22T10:00:00.123456Z`, whatever offset the server wrote.
 pub(crate) fn timestamptz(text: &str) -> Option<String> {
@@ -185,6 +210,22 @@ fn civil_from_days(days: i64) -> Date {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn formats_postgres_timestamps() {
+        assert_eq!(iso8601(PgTimestamp(0)), "2000-01-01T00:00:00.000000Z");
+        assert_eq!(iso8601(PgTimestamp(-1)), "1999-12-31T23:59:59.999999Z");
+        // 2024-02-29 12:34:56.789012 UTC = 1709210096 Unix seconds.
+        let ts = PgTimestamp((1_709_210_096 - POSTGRES_EPOCH_UNIX_SECONDS) * 1_000_000 + 789_012);
+        assert_eq!(iso8601(ts), "2024-02-29T12:34:56.789012Z");
+        assert_eq!(iso8601(PgTimestamp(i64::MAX)), "infinity");
+        assert_eq!(iso8601(PgTimestamp(i64::MIN)), "-infinity");
+        // The same instant written by the server as text converts to the same string.
+        assert_eq!(
+            timestamptz("2024-02-29 13:34:56.789012+01").as_deref(),
+            Some(iso8601(ts).as_str())
+        );
+    }
 
     #[test]
     fn civil_days_round_trip() {

@@ -5,16 +5,9 @@ use bytes::Bytes;
 use pgkeel_embedded::Cluster;
 use pgkeel_stream::Lsn;
 use pgkeel_stream::pgoutput::{Decoder, Message, Oid};
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
-/// A connection to `url`, its connection task spawned.
-pub(super) async fn connect(url: &str) -> Client {
-    let (client, connection) = tokio_postgres::connect(url, NoTls).await.unwrap();
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    client
-}
+pub(super) use pgkeel_testkit::connect;
 
 /// A logical replication slot with pgoutput, dropped with the value (also when a test panics).
 pub(super) struct Slot<'a> {

@@ -220,10 +220,11 @@ async fn values_are_typed_from_the_column_types() {
     drop_slot(&sql, "s_typed").await;
 }
 
-/// Waits until the stream has created its slot (changes before that are not streamed).
+/// Waits until the stream has created its slot and streams it (changes before that are not
+/// streamed).
 pub(crate) async fn wait_slot(sql: &tokio_postgres::Client, slot: &str) {
-    let deadline = tokio::time::Instant::now() + super::support::PATIENCE;
-    loop {
+    let what = format!("the slot {slot} becomes active");
+    pgkeel_testkit::eventually(&what, || async {
         let active: Option<bool> = sql
             .query_opt(
                 "SELECT active FROM pg_replication_slots WHERE slot_name = $1",
@@ -232,13 +233,7 @@ pub(crate) async fn wait_slot(sql: &tokio_postgres::Client, slot: &str) {
             .await
             .unwrap()
             .map(|r| r.get(0));
-        if active == Some(true) {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the slot {slot} never became active"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+        active == Some(true)
+    })
+    .await;
 }

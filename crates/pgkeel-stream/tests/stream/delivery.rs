@@ -4,10 +4,11 @@
 use std::time::Duration;
 
 use pgkeel_embedded::harness::TestDatabase;
-use pgkeel_stream::Lsn;
+use pgkeel_stream::{Lsn, ReplicationConnection};
+use pgkeel_testkit::{eventually, until, within};
 
 use super::changes::wait_slot;
-use super::support::{PATIENCE, client, config, confirmed, drop_slot, start, wait_confirmed};
+use super::support::{client, config, confirmed, drop_slot, start, wait_confirmed};
 
 async fn current_lsn(sql: &tokio_postgres::Client) -> Lsn {
     let text: String = sql
@@ -16,6 +17,20 @@ async fn current_lsn(sql: &tokio_postgres::Client) -> Lsn {
         .unwrap()
         .get(0);
     text.parse().unwrap()
+}
+
+/// The write position of the slot's walsender, as its last status update reported it.
+async fn written(sql: &tokio_postgres::Client, slot: &str) -> Lsn {
+    let text: Option<String> = sql
+        .query_opt(
+            "SELECT r.write_lsn::text FROM pg_stat_replication r \
+             JOIN pg_replication_slots s ON s.active_pid = r.pid WHERE s.slot_name = $1",
+            &[&slot],
+        )
+        .await
+        .unwrap()
+        .and_then(|r| r.get(0));
+    text.map_or(Lsn::ZERO, |t| t.parse().unwrap())
 }
 
 #[tokio::test]
@@ -29,17 +44,30 @@ async fn the_slot_is_confirmed_only_after_the_sink_acknowledged() {
     wait_slot(&sql, "s_ack").await;
     sql.batch_execute("INSERT INTO t VALUES (1)").await.unwrap();
     let after_insert = current_lsn(&sql).await;
-    let delivery = tokio::time::timeout(PATIENCE, stream.deliveries.recv())
+    let delivery = within("the first delivery", stream.deliveries.recv())
         .await
-        .unwrap()
         .unwrap();
     let end = delivery.batch.end_lsn;
     assert!(end <= after_insert && !end.is_zero());
-    // Several status intervals pass while the sink holds the batch unacknowledged.
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    // Several status updates go out while the sink holds the batch unacknowledged, and the
+    // server has processed one sent after the data arrived (it reports having written it).
+    let sent = stream.progress.snapshot().status_updates;
+    until("three more status updates are sent", || {
+        stream.progress.snapshot().status_updates >= sent + 3
+    })
+    .await;
+    eventually(
+        "the server has a status update from after the delivery",
+        || async { written(&sql, "s_ack").await >= end },
+    )
+    .await;
     assert!(
         confirmed(&sql, "s_ack").await < end,
         "confirmed before the sink acknowledged"
+    );
+    assert!(
+        stream.progress.snapshot().confirmed < end,
+        "reported as flushed before the sink acknowledged"
     );
     delivery.ack();
     wait_confirmed(&sql, "s_ack", end).await;
@@ -137,8 +165,7 @@ async fn a_dropped_slot_while_streaming_stops_with_a_fatal_error() {
     wait_slot(&sql, "s_dropped").await;
     // Terminate the walsender and drop the slot before the stream reconnects: the drop waits
     // for the slot to be released and takes it first (the stream retries only after 2 s).
-    let repl: pgkeel_stream::repl::ReplConfig = db.url().parse().unwrap();
-    let mut dropper = pgkeel_stream::repl::ReplicationConnection::connect(&repl)
+    let mut dropper = ReplicationConnection::connect(&crate::client::config(&db.url()))
         .await
         .unwrap();
     sql.batch_execute(
@@ -147,9 +174,8 @@ async fn a_dropped_slot_while_streaming_stops_with_a_fatal_error() {
     .await
     .unwrap();
     dropper.drop_slot("s_dropped", true).await.unwrap();
-    let error = tokio::time::timeout(PATIENCE, stream.task)
+    let error = within("the stream stops", stream.task)
         .await
-        .unwrap()
         .unwrap()
         .unwrap_err();
     assert!(error.is_fatal(), "{error}");
@@ -180,9 +206,7 @@ async fn stop_at_ends_the_stream_once_everything_up_to_it_is_delivered() {
     let events = stream.collect(1000).await;
     assert_eq!(events.len(), 1000);
     // It ends by itself (no cancel), having confirmed at least `end`.
-    let result = tokio::time::timeout(PATIENCE, &mut stream.task)
-        .await
-        .unwrap();
+    let result = within("the stream ends at stop_at", &mut stream.task).await;
     result.unwrap().unwrap();
     assert!(confirmed(&sql, "s_stop").await >= end);
     drop_slot(&sql, "s_stop").await;

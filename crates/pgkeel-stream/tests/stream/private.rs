@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use pgkeel_embedded::Cluster;
 use pgkeel_embedded::harness::private_cluster;
-use pgkeel_proxy::{Address, Proxy, ProxyConfig};
 use pgkeel_stream::{Event, Op};
+use pgkeel_testkit::{proxy_to, until};
 
 use super::changes::wait_slot;
 use super::support::{client, config, start};
@@ -144,9 +144,7 @@ async fn every_row_arrives_in_commit_order_while_the_connection_is_killed_20_tim
     let cluster = tokio::task::spawn_blocking(|| private_cluster().start().unwrap())
         .await
         .unwrap();
-    let proxy = Proxy::start(ProxyConfig::new(Address::tcp("127.0.0.1", cluster.port())))
-        .await
-        .unwrap();
+    let proxy = proxy_to(cluster.port()).await;
     let direct = cluster.url();
     let proxied = format!(
         "postgres://postgres@127.0.0.1:{}/postgres",
@@ -222,14 +220,11 @@ async fn every_row_arrives_in_commit_order_while_the_connection_is_killed_20_tim
     let transactions = writer.await.unwrap();
     assert!(kills >= 20, "only {kills} kills");
     // The last kill may still be on its way to the stream.
-    let noticed = tokio::time::Instant::now() + Duration::from_secs(30);
-    while stream.progress.snapshot().reconnects < 20 {
-        assert!(
-            tokio::time::Instant::now() < noticed,
-            "{kills} kills but fewer reconnects"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    until(
+        &format!("{kills} kills are noticed as 20+ reconnects"),
+        || stream.progress.snapshot().reconnects >= 20,
+    )
+    .await;
     // At least once: every id; in commit order: the first occurrence of each (commit_lsn,
     // ordinal) never goes backwards, and each transaction's rows arrive together.
     let mut first_seen = BTreeSet::new();

@@ -3,16 +3,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use pgkeel_stream::pipeline::{self, Progress, StreamConfig};
-use pgkeel_stream::setup::Tables;
-use pgkeel_stream::sink::{ChannelSink, Delivery};
-use pgkeel_stream::{Error, Event};
+use pgkeel_stream::{ChannelSink, Delivery, Error, Event, Progress, StreamConfig, Tables};
+use pgkeel_testkit::{LIVENESS, eventually};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-/// How long a test waits for something that should happen soon (generous: 2 shared cores).
-pub(crate) const PATIENCE: Duration = Duration::from_secs(60);
+pub(crate) use pgkeel_testkit::connect as client;
 
 /// A stream running in the background into a channel sink.
 pub(crate) struct Running {
@@ -38,7 +35,7 @@ pub(crate) fn start(config: StreamConfig) -> Running {
     let (sink, deliveries) = ChannelSink::new(16);
     let progress = Arc::new(Progress::default());
     let cancel = CancellationToken::new();
-    let task = tokio::spawn(pipeline::run(
+    let task = tokio::spawn(pgkeel_stream::run(
         config,
         Box::new(sink),
         Arc::clone(&progress),
@@ -56,7 +53,7 @@ impl Running {
     /// Acknowledges and collects events until `done` says the collection is complete.
     pub(crate) async fn collect_until(&mut self, done: impl Fn(&[Event]) -> bool) -> Vec<Event> {
         let mut events = Vec::new();
-        let deadline = tokio::time::Instant::now() + PATIENCE;
+        let deadline = tokio::time::Instant::now() + LIVENESS;
         while !done(&events) {
             let delivery = tokio::time::timeout_at(deadline, self.deliveries.recv())
                 .await
@@ -90,33 +87,14 @@ impl Running {
     }
 }
 
-/// A tokio-postgres client for `url`.
-pub(crate) async fn client(url: &str) -> tokio_postgres::Client {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
-    client
-}
-
-/// Waits until the slot's confirmed position is at least `lsn` (as text `X/Y`).
+/// Waits until the slot's confirmed position is at least `lsn`.
 pub(crate) async fn wait_confirmed(
     client: &tokio_postgres::Client,
     slot: &str,
     lsn: pgkeel_stream::Lsn,
 ) {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    loop {
-        let confirmed = confirmed(client, slot).await;
-        if confirmed >= lsn {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "confirmed_flush_lsn stays at {confirmed}, below {lsn}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let what = format!("confirmed_flush_lsn of {slot} reaches {lsn}");
+    eventually(&what, || async { confirmed(client, slot).await >= lsn }).await;
 }
 
 /// The slot's confirmed_flush_lsn.
@@ -132,20 +110,16 @@ pub(crate) async fn confirmed(client: &tokio_postgres::Client, slot: &str) -> pg
     text.map_or(pgkeel_stream::Lsn::ZERO, |t| t.parse().unwrap())
 }
 
-/// Drops the slot once it is inactive (the stream has stopped).
+/// Drops the slot once it is inactive (the stream has stopped and its walsender let go).
 pub(crate) async fn drop_slot(client: &tokio_postgres::Client, slot: &str) {
-    let mut last = None;
-    for _ in 0..100 {
-        match client
+    let what = format!("the slot {slot} can be dropped");
+    eventually(&what, || async {
+        client
             .execute("SELECT pg_drop_replication_slot($1)", &[&slot])
             .await
-        {
-            Ok(_) => return,
-            Err(e) => last = Some(e),
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the slot {slot} could not be dropped: {last:?}");
+            .is_ok()
+    })
+    .await;
 }
 
 /// The value of column `name` in the event's new row.

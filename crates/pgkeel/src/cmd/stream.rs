@@ -7,9 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use pgkeel_stream::pipeline::{self, Progress, StreamConfig};
-use pgkeel_stream::setup::Tables;
-use pgkeel_stream::sink;
+use pgkeel_stream::{Progress, StreamConfig, Tables};
 use tokio_util::sync::CancellationToken;
 
 use crate::cmd::fault::parse_duration;
@@ -76,7 +74,8 @@ pub(crate) struct TargetArgs {
     #[arg(long, value_name = "NAME")]
     pub(crate) publication: String,
 
-    /// Print JSON instead of text (status).
+    /// Print JSON instead of text: the slot and the publication (status), or what was
+    /// dropped (drop).
     #[arg(long)]
     pub(crate) json: bool,
 }
@@ -191,11 +190,11 @@ async fn stream(args: RunArgs, shutdown: CancellationToken) -> anyhow::Result<Ex
     if let Some(addr) = args.metrics_listen {
         crate::stream::metrics::serve(addr, shutdown.clone()).await?;
     }
-    let sink = sink::from_spec(&args.sink, shutdown.clone())
+    let sink = pgkeel_stream::sink_from_spec(&args.sink, shutdown.clone())
         .with_context(|| format!("--sink {}", args.sink))?;
     tracing::info!(sink = %sink.describe(), %slot, %publication, "starting the stream");
     let progress = Arc::new(Progress::default());
-    match pipeline::run(config, sink, Arc::clone(&progress), shutdown).await {
+    match pgkeel_stream::run(config, sink, Arc::clone(&progress), shutdown).await {
         Ok(()) => {
             let done = progress.snapshot();
             tracing::info!(events = done.events, transactions = done.transactions, confirmed = %done.confirmed, "done");

@@ -271,3 +271,55 @@ fn setup_errors_exit_1_with_the_cause_and_status_and_drop_work() {
     assert_eq!(rows[0][0].as_deref(), Some("0"));
     cluster.close().unwrap();
 }
+
+#[test]
+fn drop_json_says_what_was_dropped() {
+    let db = pgkeel_embedded::harness::TestDatabase::new();
+    let sql = |query: &str| {
+        db.cluster()
+            .admin_query_in(db.name(), query)
+            .unwrap_or_else(|e| panic!("{query}: {e}"))
+    };
+    let slot = format!("{}_json", db.name());
+    sql("CREATE TABLE t (id int PRIMARY KEY); CREATE PUBLICATION json_pub FOR TABLE t");
+    sql(&format!(
+        "SELECT pg_create_logical_replication_slot('{slot}', 'pgoutput')"
+    ));
+    let drop = || {
+        let output = crate::common::pgkeel()
+            .args([
+                "stream",
+                "drop",
+                "--slot",
+                &slot,
+                "--publication",
+                "json_pub",
+            ])
+            .arg("--json")
+            .env("DATABASE_URL", db.url())
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&output.stdout).unwrap_or_else(|e| {
+            panic!("{e}: {}", String::from_utf8_lossy(&output.stdout));
+        })
+    };
+    let expect = |dropped: bool| {
+        serde_json::json!({
+            "slot": { "name": slot, "dropped": dropped },
+            "publication": { "name": "json_pub", "dropped": dropped },
+        })
+    };
+    assert_eq!(drop(), expect(true));
+    let left = sql(&format!(
+        "SELECT (SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{slot}') + \
+                (SELECT count(*) FROM pg_publication WHERE pubname = 'json_pub')"
+    ));
+    assert_eq!(left[0][0].as_deref(), Some("0"));
+    // Nothing left: the same command says so, and still succeeds.
+    assert_eq!(drop(), expect(false));
+}
