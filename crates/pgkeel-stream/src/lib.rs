@@ -44,9 +44,9 @@ pub use pgkeel_conn::Backoff;
 pub use pgkeel_net::Database;
 pub use pipeline::{Progress, ProgressSnapshot, StreamConfig, run};
 pub use repl::{
-    ChangeSource, CreateSlot, DbError, Feedback, PGOUTPUT, ReplConfig, ReplError,
-    ReplicationConnection, ReplicationMessage, ReplicationStream, SlotCreated, SystemInfo, TextRow,
-    TextRows, publication_names,
+    CreateSlot, DbError, Feedback, PGOUTPUT, ReplConfig, ReplError, ReplicationConnection,
+    ReplicationMessage, ReplicationStream, SlotCreated, SystemInfo, TextRow, TextRows,
+    publication_names,
 };
 pub use setup::{
     PublicationStatus, SlotStatus, Spec, Tables, drop_publication, drop_slot, publication_status,

@@ -21,8 +21,6 @@
 //! # Ok(()) }
 //! ```
 
-use std::future::Future;
-
 mod auth;
 mod commands;
 mod config;
@@ -46,68 +44,3 @@ pub use message::ReplicationMessage;
 pub use quote::publication_names;
 pub use rows::{TextRow, TextRows};
 pub use stream::ReplicationStream;
-
-use crate::lsn::Lsn;
-
-/// What the change pipeline needs from a replication stream, so another client can be
-/// plugged in. [`ReplicationStream`] implements it.
-pub trait ChangeSource: Send {
-    /// The next message; must be cancel-safe (the pipeline selects on it beside timers).
-    fn recv(&mut self) -> impl Future<Output = Result<ReplicationMessage, ReplError>> + Send;
-
-    /// The positions the next status update reports.
-    fn feedback(&self) -> Feedback;
-
-    /// Received up to `lsn`; never moves backwards.
-    fn advance_write(&mut self, lsn: Lsn);
-
-    /// Durable up to `lsn` (the slot's confirmed position follows it); never moves backwards.
-    fn advance_flush(&mut self, lsn: Lsn);
-
-    /// Applied up to `lsn`; never moves backwards.
-    fn advance_apply(&mut self, lsn: Lsn);
-
-    /// Sends the current positions to the server.
-    fn send_status(
-        &mut self,
-        reply_requested: bool,
-    ) -> impl Future<Output = Result<(), ReplError>> + Send;
-
-    /// Ends the stream gracefully, reporting the positions a last time.
-    fn finish(self) -> impl Future<Output = Result<(), ReplError>> + Send
-    where
-        Self: Sized;
-}
-
-impl ChangeSource for ReplicationStream {
-    fn recv(&mut self) -> impl Future<Output = Result<ReplicationMessage, ReplError>> + Send {
-        ReplicationStream::recv(self)
-    }
-
-    fn feedback(&self) -> Feedback {
-        *ReplicationStream::feedback(self)
-    }
-
-    fn advance_write(&mut self, lsn: Lsn) {
-        ReplicationStream::advance_write(self, lsn);
-    }
-
-    fn advance_flush(&mut self, lsn: Lsn) {
-        ReplicationStream::advance_flush(self, lsn);
-    }
-
-    fn advance_apply(&mut self, lsn: Lsn) {
-        ReplicationStream::advance_apply(self, lsn);
-    }
-
-    fn send_status(
-        &mut self,
-        reply_requested: bool,
-    ) -> impl Future<Output = Result<(), ReplError>> + Send {
-        ReplicationStream::send_status(self, reply_requested)
-    }
-
-    fn finish(self) -> impl Future<Output = Result<(), ReplError>> + Send {
-        ReplicationStream::finish(self)
-    }
-}
