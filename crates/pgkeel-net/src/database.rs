@@ -13,6 +13,7 @@ use crate::address::{Address, DEFAULT_PORT};
 use crate::connector::{ConnectError, PgConnection};
 use crate::env;
 use crate::error::Error;
+use crate::socket::Socket;
 
 /// The connect timeout when neither the connection string nor `PGCONNECT_TIMEOUT` sets one.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -108,6 +109,32 @@ impl Database {
             Ok(Err(e)) => Err(ConnectError::postgres(self.describe(), e)),
             Ok(Ok(pair)) => Ok(pair),
         }
+    }
+
+    /// Opens a bare socket to `address` (one of [`Database::addresses`]) for a client that
+    /// speaks the protocol itself (the replication client), with the same TCP keepalives as
+    /// [`Database::connect`] and bounded by the connect timeout.
+    pub async fn connect_socket(&self, address: &Address) -> std::io::Result<Socket> {
+        let socket = tokio::time::timeout(self.connect_timeout, Socket::connect(address))
+            .await
+            .map_err(|_| {
+                std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("no connection within {:?}", self.connect_timeout),
+                )
+            })??;
+        if self.pg.get_keepalives() {
+            socket.set_tcp_keepalive(
+                self.pg.get_keepalives_idle(),
+                self.pg
+                    .get_keepalives_interval()
+                    .unwrap_or(DEFAULT_KEEPALIVES_INTERVAL),
+                self.pg
+                    .get_keepalives_retries()
+                    .unwrap_or(DEFAULT_KEEPALIVES_RETRIES),
+            )?;
+        }
+        Ok(socket)
     }
 
     /// Sets `application_name` (shown in `pg_stat_activity`).
@@ -379,6 +406,22 @@ mod tests {
             db.with_options_appended("-c c=d").options(),
             Some("-c a=b -c c=d")
         );
+    }
+
+    #[tokio::test]
+    async fn bare_sockets_connect_with_the_same_settings() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let db =
+            Database::parse_with_env(&format!("postgres://u@127.0.0.1:{port}/d"), &no_env).unwrap();
+        let address = &db.addresses().unwrap()[0];
+        let socket = db.connect_socket(address).await.unwrap();
+        assert!(socket.is_tcp());
+        let (accepted, _) = listener.accept().await.unwrap();
+        drop(listener);
+        drop(accepted);
+        let err = db.connect_socket(address).await.unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused, "{err}");
     }
 
     #[test]

@@ -50,6 +50,24 @@ impl Socket {
         Socket(Inner::Unix(stream))
     }
 
+    /// Turns TCP keepalive probes on: the first after `idle` without traffic, then every
+    /// `interval`, the connection dropped after `retries` unanswered (no-op on unix sockets).
+    pub fn set_tcp_keepalive(
+        &self,
+        idle: Duration,
+        interval: Duration,
+        retries: u32,
+    ) -> io::Result<()> {
+        if let Inner::Tcp(tcp) = &self.0 {
+            let keepalive = socket2::TcpKeepalive::new()
+                .with_time(idle)
+                .with_interval(interval)
+                .with_retries(retries);
+            socket2::SockRef::from(tcp).set_tcp_keepalive(&keepalive)?;
+        }
+        Ok(())
+    }
+
     /// True for a TCP socket.
     pub fn is_tcp(&self) -> bool {
         matches!(self.0, Inner::Tcp(_))

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use pgkeel_net::{Address, Socket};
+use pgkeel_net::Address;
 use pgkeel_wire::encode;
 
 use crate::repl::auth::authenticate;
@@ -164,7 +164,8 @@ async fn connect_to(
 ) -> Result<ReplicationConnection, ReplError> {
     let database = config.database();
     let user = database.user();
-    let socket = Socket::connect(address)
+    let socket = database
+        .connect_socket(address)
         .await
         .map_err(|e| ReplError::connect(address.to_string(), e))?;
     let mut transport = Transport::new(socket, address.to_string(), config.max_message_len());
