@@ -21,6 +21,7 @@ mod control;
 mod error;
 mod fifo;
 mod inject;
+mod judge;
 mod proxy;
 mod pump;
 mod recorder;

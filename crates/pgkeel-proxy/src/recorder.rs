@@ -7,8 +7,10 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use pgkeel_wire::{Direction, MessageType};
+use pgkeel_wire::{Direction, FrameRef, MessageType};
 use serde::Serialize;
+
+use crate::summary::summarize;
 
 /// One recorded message.
 #[derive(Debug, Clone, Serialize)]
@@ -39,6 +41,67 @@ pub struct Record {
     /// The action it took.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub action: Option<&'static str>,
+}
+
+impl Record {
+    /// The entry for a message the proxy saw (sequence number assigned when pushed); TLS bytes
+    /// passed through are summarised as such.
+    pub(crate) fn of_frame(
+        recorder: &Recorder,
+        conn: u64,
+        frame: &FrameRef<'_>,
+        ty: MessageType,
+    ) -> Record {
+        let summary = if ty == MessageType::Unknown && frame.tag() == Some(0) {
+            "TLS data".to_owned()
+        } else {
+            summarize(frame, ty)
+        };
+        Record::new(
+            recorder,
+            conn,
+            frame.direction(),
+            ty,
+            frame.len() as u32,
+            summary,
+        )
+    }
+
+    /// The entry for a message the proxy itself sent (e.g. its answer to SSLRequest).
+    pub(crate) fn new(
+        recorder: &Recorder,
+        conn: u64,
+        from: Direction,
+        message: MessageType,
+        len: u32,
+        summary: String,
+    ) -> Record {
+        Record {
+            seq: 0,
+            conn,
+            at_us: recorder.now_us(),
+            from,
+            message,
+            len,
+            summary,
+            initial: false,
+            rule: None,
+            action: None,
+        }
+    }
+
+    /// Marks the connection's first packet.
+    pub(crate) fn initial(mut self, initial: bool) -> Record {
+        self.initial = initial;
+        self
+    }
+
+    /// The rule that fired on the message and the action it took.
+    pub(crate) fn fired(mut self, rule: Option<usize>, action: Option<&'static str>) -> Record {
+        self.rule = rule;
+        self.action = action;
+        self
+    }
 }
 
 fn sender<S: serde::Serializer>(d: &Direction, s: S) -> Result<S::Ok, S::Error> {
@@ -77,6 +140,11 @@ impl Recorder {
     /// Microseconds since the recorder was created.
     pub(crate) fn now_us(&self) -> u64 {
         self.epoch.elapsed().as_micros() as u64
+    }
+
+    /// Appends one record (when recording is on).
+    pub(crate) fn push(&self, record: Record) {
+        self.push_batch(&mut vec![record]);
     }
 
     /// Appends a batch (emptying `batch`), assigning sequence numbers.

@@ -18,7 +18,6 @@ use crate::recorder::Record;
 use crate::rules::{Action, ConnRuleState, MessageView};
 use crate::shared::{ProxyShared, TlsMode};
 use crate::stats::Stats;
-use crate::summary::summarize;
 use pgkeel_net::Socket;
 
 /// How the startup phase ended.
@@ -270,39 +269,25 @@ fn record(
     initial: bool,
     fired: Option<(usize, &'static str)>,
 ) {
-    if !proxy.recorder.enabled() {
-        return;
+    if proxy.recorder.enabled() {
+        let record = Record::of_frame(&proxy.recorder, conn.id, frame, ty)
+            .initial(initial)
+            .fired(fired.map(|f| f.0), fired.map(|f| f.1));
+        proxy.recorder.push(record);
     }
-    let mut batch = vec![Record {
-        seq: 0,
-        conn: conn.id,
-        at_us: proxy.recorder.now_us(),
-        from: Direction::Frontend,
-        message: ty,
-        len: frame.len() as u32,
-        summary: summarize(frame, ty),
-        initial,
-        rule: fired.map(|f| f.0),
-        action: fired.map(|f| f.1),
-    }];
-    proxy.recorder.push_batch(&mut batch);
 }
 
 fn note_refusal(proxy: &ProxyShared, conn: &Connection) {
-    if !proxy.recorder.enabled() {
-        return;
+    if proxy.recorder.enabled() {
+        let summary = "N (answered by the proxy)".to_owned();
+        let record = Record::new(
+            &proxy.recorder,
+            conn.id,
+            Direction::Backend,
+            MessageType::SslResponse,
+            1,
+            summary,
+        );
+        proxy.recorder.push(record);
     }
-    let mut batch = vec![Record {
-        seq: 0,
-        conn: conn.id,
-        at_us: proxy.recorder.now_us(),
-        from: Direction::Backend,
-        message: MessageType::SslResponse,
-        len: 1,
-        summary: "N (answered by the proxy)".to_owned(),
-        initial: false,
-        rule: None,
-        action: None,
-    }];
-    proxy.recorder.push_batch(&mut batch);
 }

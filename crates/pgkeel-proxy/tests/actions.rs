@@ -5,7 +5,9 @@ use std::time::{Duration, Instant};
 
 use futures_util::SinkExt;
 
-use crate::common::{LIVENESS, Setup, connect, simple_scalar, sqlstate};
+use crate::common::{
+    LIVENESS, Setup, connect, connect_with_connection, eventually, simple_scalar, sqlstate,
+};
 
 #[tokio::test]
 async fn kill_on_commit_between_statements_loses_the_transaction() {
@@ -29,11 +31,10 @@ async fn kill_on_commit_between_statements_loses_the_transaction() {
     );
     assert!(client.is_closed());
     // The COMMIT never reached the server: the row is gone.
-    let deadline = Instant::now() + LIVENESS;
-    while simple_scalar(&direct, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()").await.unwrap() != "0" {
-        assert!(Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually("the killed session's backend has exited", || async {
+        simple_scalar(&direct, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()").await.unwrap() == "0"
+    })
+    .await;
     assert_eq!(
         simple_scalar(&direct, "SELECT count(*) FROM t")
             .await
@@ -109,9 +110,7 @@ async fn killall_kills_new_connections_until_rules_change() {
 async fn reset_is_seen_as_a_reset() {
     let s = Setup::new().await;
     s.rules(r#"conn.onQuery(query="^SELECT 'reset me'").reset()"#);
-    let (client, connection) = tokio_postgres::connect(&s.url(), tokio_postgres::NoTls)
-        .await
-        .unwrap();
+    let (client, connection) = connect_with_connection(&s.url()).await.unwrap();
     let driver = tokio::spawn(connection);
     assert!(simple_scalar(&client, "SELECT 'reset me'").await.is_err());
     let err = tokio::time::timeout(LIVENESS, driver)
@@ -153,7 +152,19 @@ async fn citus_cancel_signals_a_local_backend() {
         .unwrap();
     let sleeping =
         tokio::spawn(async move { simple_scalar(&sleeper, "SELECT pg_sleep(60)").await });
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let watcher = connect(&s.direct_url()).await.unwrap();
+    eventually("the backend to signal is inside pg_sleep", || async {
+        simple_scalar(
+            &watcher,
+            &format!(
+                "SELECT count(*) FROM pg_stat_activity WHERE pid = {pid} AND wait_event = 'PgSleep'"
+            ),
+        )
+        .await
+        .unwrap()
+            == "1"
+    })
+    .await;
     s.rules(&format!(
         r#"conn.onQuery(query="^SELECT 'go'").cancel({pid})"#
     ));

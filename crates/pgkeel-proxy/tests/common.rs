@@ -1,7 +1,5 @@
 //! Shared helpers: a proxy in front of a test database, clients through it, HTTP calls.
 
-use std::time::Duration;
-
 use pgkeel_embedded::Cluster;
 use pgkeel_embedded::harness::TestDatabase;
 use pgkeel_proxy::{Address, Proxy, ProxyConfig};
@@ -58,36 +56,9 @@ pub(crate) async fn start_proxy(
     Proxy::start(configure(config)).await.unwrap()
 }
 
-/// Connects with tokio-postgres and drives the connection in the background.
-pub(crate) async fn connect(url: &str) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    Ok(client)
-}
-
-/// The first column of the first row of a simple query, as text.
-pub(crate) async fn simple_scalar(
-    client: &tokio_postgres::Client,
-    sql: &str,
-) -> Result<String, tokio_postgres::Error> {
-    let messages = client.simple_query(sql).await?;
-    for message in messages {
-        if let tokio_postgres::SimpleQueryMessage::Row(row) = message {
-            return Ok(row.get(0).unwrap_or("").to_owned());
-        }
-    }
-    Ok(String::new())
-}
-
-/// The SQLSTATE of a database error.
-pub(crate) fn sqlstate(error: &tokio_postgres::Error) -> Option<String> {
-    error.code().map(|c| c.code().to_owned())
-}
-
-/// A bounded wait, as a liveness guard (never as a speed check).
-pub(crate) const LIVENESS: Duration = Duration::from_secs(20);
+pub(crate) use pgkeel_testkit::{
+    LIVENESS, connect_with_connection, eventually, simple_scalar, sqlstate, try_connect as connect,
+};
 
 /// A minimal HTTP/1.1 request; returns (status, body).
 pub(crate) async fn http(

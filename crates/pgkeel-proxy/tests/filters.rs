@@ -7,7 +7,7 @@ use std::time::Duration;
 use futures_util::SinkExt;
 use pgkeel_wire::MessageType;
 
-use crate::common::{LIVENESS, Setup, connect, simple_scalar, sqlstate};
+use crate::common::{LIVENESS, Setup, connect, eventually, simple_scalar, sqlstate};
 
 #[tokio::test]
 async fn matches_on_raw_bytes_counts_with_after() {
@@ -102,19 +102,20 @@ async fn a_clients_cancel_request_goes_through_the_proxy() {
     let client = connect(&s.url()).await.unwrap();
     let token = client.cancel_token();
     let sleeping = tokio::spawn(async move { simple_scalar(&client, "SELECT pg_sleep(60)").await });
-    // Cancel until the sleep is over (a cancel that arrives before the query starts is ignored).
-    let deadline = tokio::time::Instant::now() + LIVENESS;
-    let result = loop {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        token.cancel_query(tokio_postgres::NoTls).await.unwrap();
-        if sleeping.is_finished() {
-            break sleeping.await.unwrap();
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the cancel never arrived"
-        );
-    };
+    // A cancel that arrives before the query starts is ignored: wait until it sleeps.
+    let direct = connect(&s.direct_url()).await.unwrap();
+    eventually("the query is inside pg_sleep", || async {
+        simple_scalar(&direct, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event = 'PgSleep'")
+            .await
+            .unwrap()
+            == "1"
+    })
+    .await;
+    token.cancel_query(tokio_postgres::NoTls).await.unwrap();
+    let result = tokio::time::timeout(LIVENESS, sleeping)
+        .await
+        .expect("the cancel never arrived")
+        .unwrap();
     assert_eq!(sqlstate(&result.unwrap_err()).as_deref(), Some("57014"));
     assert!(
         s.proxy

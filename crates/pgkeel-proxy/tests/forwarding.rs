@@ -2,14 +2,16 @@
 //! results, LISTEN/NOTIFY, psql with sslmode=prefer, unix sockets, pg_recvlogical.
 
 use std::process::Stdio;
-use std::time::Duration;
 
 use futures_util::SinkExt;
 use pgkeel_proxy::Address;
 use pgkeel_wire::MessageType;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::common::{LIVENESS, Setup, connect, pg_program, simple_scalar, start_proxy};
+use crate::common::{
+    LIVENESS, Setup, connect, connect_with_connection, eventually, pg_program, simple_scalar,
+    start_proxy,
+};
 
 #[tokio::test]
 async fn simple_extended_and_copy_pass_through() {
@@ -107,9 +109,7 @@ async fn simple_extended_and_copy_pass_through() {
 #[tokio::test]
 async fn notifications_pass_through() {
     let s = Setup::new().await;
-    let (listener, mut connection) = tokio_postgres::connect(&s.url(), tokio_postgres::NoTls)
-        .await
-        .unwrap();
+    let (listener, mut connection) = connect_with_connection(&s.url()).await.unwrap();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     tokio::spawn(async move {
         let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
@@ -230,25 +230,18 @@ async fn pg_recvlogical_streams_through_the_proxy() {
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     // Wait until the slot exists (created through the proxy), then write.
-    let deadline = tokio::time::Instant::now() + LIVENESS;
-    loop {
-        let n = simple_scalar(
+    eventually("pg_recvlogical's slot is active", || async {
+        simple_scalar(
             &direct,
             &format!(
                 "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{slot}' AND active"
             ),
         )
         .await
-        .unwrap();
-        if n == "1" {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "pg_recvlogical never started"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        .unwrap()
+            == "1"
+    })
+    .await;
     direct
         .batch_execute("INSERT INTO events VALUES (7), (8)")
         .await
@@ -273,14 +266,12 @@ async fn pg_recvlogical_streams_through_the_proxy() {
             .any(|r| r.message == MessageType::CopyBothResponse),
         "no CopyBoth seen"
     );
-    // Drop the slot so the database can be dropped.
-    let deadline = tokio::time::Instant::now() + LIVENESS;
-    while direct
-        .batch_execute(&format!("SELECT pg_drop_replication_slot('{slot}')"))
-        .await
-        .is_err()
-    {
-        assert!(tokio::time::Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    // Drop the slot so the database can be dropped (once pg_recvlogical's walsender is gone).
+    eventually("the slot can be dropped", || async {
+        direct
+            .batch_execute(&format!("SELECT pg_drop_replication_slot('{slot}')"))
+            .await
+            .is_ok()
+    })
+    .await;
 }
