@@ -60,6 +60,16 @@ pub(crate) use pgkeel_testkit::{
     LIVENESS, connect_with_connection, eventually, simple_scalar, sqlstate, try_connect as connect,
 };
 
+/// Asserts that `client` still works: `SELECT '<word>'` answers `word`.
+pub(crate) async fn answers(client: &tokio_postgres::Client, word: &str) {
+    let answer = simple_scalar(client, &format!("SELECT '{word}'")).await;
+    assert_eq!(
+        answer.as_deref().map_err(ToString::to_string),
+        Ok(word),
+        "SELECT '{word}'"
+    );
+}
+
 /// A minimal HTTP/1.1 request; returns (status, body).
 pub(crate) async fn http(
     addr: std::net::SocketAddr,
