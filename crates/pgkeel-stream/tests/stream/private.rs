@@ -24,14 +24,7 @@ fn ids(events: &[Event]) -> Vec<i64> {
 
 #[tokio::test]
 async fn large_transactions_are_buffered_and_only_committed_ones_arrive() {
-    let cluster = tokio::task::spawn_blocking(|| {
-        private_cluster()
-            .setting("logical_decoding_work_mem", "64kB")
-            .start()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    let cluster = start_cluster(&[("logical_decoding_work_mem", "64kB")]).await;
     let url = cluster.url();
     let sql = client(&url).await;
     sql.batch_execute("CREATE TABLE big (id int PRIMARY KEY, pad text)")
@@ -87,14 +80,7 @@ async fn large_transactions_are_buffered_and_only_committed_ones_arrive() {
 
 #[tokio::test]
 async fn prepared_transactions_arrive_once_committed_with_or_without_two_phase() {
-    let cluster = tokio::task::spawn_blocking(|| {
-        private_cluster()
-            .setting("max_prepared_transactions", "10")
-            .start()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    let cluster = start_cluster(&[("max_prepared_transactions", "10")]).await;
     let url = cluster.url();
     let sql = client(&url).await;
     sql.batch_execute("CREATE TABLE t (id int PRIMARY KEY)")
@@ -141,9 +127,7 @@ async fn prepared_transactions_arrive_once_committed_with_or_without_two_phase()
 
 #[tokio::test]
 async fn every_row_arrives_in_commit_order_while_the_connection_is_killed_20_times() {
-    let cluster = tokio::task::spawn_blocking(|| private_cluster().start().unwrap())
-        .await
-        .unwrap();
+    let cluster = start_cluster(&[]).await;
     let proxy = proxy_to(cluster.port()).await;
     let direct = cluster.url();
     let proxied = format!(
@@ -253,6 +237,19 @@ async fn every_row_arrives_in_commit_order_while_the_connection_is_killed_20_tim
     stream.stop().await.unwrap();
     drop(sql);
     close(cluster).await;
+}
+
+/// A private cluster with these settings, started off the async runtime.
+async fn start_cluster(settings: &'static [(&'static str, &'static str)]) -> Cluster {
+    tokio::task::spawn_blocking(move || {
+        let mut builder = private_cluster();
+        for (name, value) in settings {
+            builder = builder.setting(*name, *value);
+        }
+        builder.start().unwrap()
+    })
+    .await
+    .unwrap()
 }
 
 async fn close(cluster: Cluster) {

@@ -13,7 +13,7 @@ use pgkeel_testkit::{LIVENESS, eventually, proxied};
 use pgkeel_work::history::{self, Event};
 use pgkeel_work::{Session, SessionConfig};
 
-use super::support::{nothing, pool_config, session, setup_on, these, work_rows};
+use super::support::{history_events, nothing, pool_config, session, setup_on, these, work_rows};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_session_expires_and_its_work_goes_to_another_only_after_the_deadline() {
@@ -80,14 +80,8 @@ async fn a_stalled_session_expires_and_its_work_goes_to_another_only_after_the_d
         vec![(b.id(), "t".to_owned())]
     );
     taken.finish(nothing).await.unwrap();
-    let events: Vec<(Event, Option<i64>)> = history::list(&direct_pool, "t", Some("p"))
-        .await
-        .unwrap()
-        .iter()
-        .map(|e| (e.event, e.session_id))
-        .collect();
     assert_eq!(
-        events,
+        history_events(&direct_pool, "t", "p").await,
         vec![
             (Event::Started, Some(a.id())),
             (Event::Started, Some(b.id())),

@@ -7,6 +7,7 @@ use std::time::Duration;
 use pgkeel_conn::{Pool, PoolConfig};
 use pgkeel_embedded::harness::TestDatabase;
 use pgkeel_testkit::{LIVENESS, connect};
+use pgkeel_work::history;
 use pgkeel_work::{Session, SessionConfig, Tx};
 use tokio_postgres::Client;
 
@@ -77,5 +78,19 @@ pub(crate) async fn work_rows(client: &Client, process: &str) -> Vec<(i64, Strin
         .unwrap()
         .iter()
         .map(|r| (r.get(0), r.get(1)))
+        .collect()
+}
+
+/// The history of (`target`, `process`) as (event, session) pairs, oldest first.
+pub(crate) async fn history_events(
+    pool: &Pool,
+    target: &str,
+    process: &str,
+) -> Vec<(history::Event, Option<i64>)> {
+    history::list(pool, target, Some(process))
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| (e.event, e.session_id))
         .collect()
 }

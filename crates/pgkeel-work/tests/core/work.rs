@@ -9,7 +9,7 @@ use pgkeel_work::history::{self, Event};
 
 use pgkeel_testkit::eventually;
 
-use super::support::{expire_in_db, nothing, session, setup, these, work_rows};
+use super::support::{expire_in_db, history_events, nothing, session, setup, these, work_rows};
 
 const LONG: Duration = Duration::from_secs(30);
 
@@ -269,14 +269,8 @@ async fn a_stale_owner_is_rejected_after_its_session_expired_and_another_took_th
         .map(|r| r.get(0))
         .collect();
     assert_eq!(done, vec![b.id()]);
-    let events: Vec<(Event, Option<i64>)> = history::list(&pool, "t", Some("p"))
-        .await
-        .unwrap()
-        .iter()
-        .map(|e| (e.event, e.session_id))
-        .collect();
     assert_eq!(
-        events,
+        history_events(&pool, "t", "p").await,
         vec![
             (Event::Started, Some(a.id())),
             (Event::Started, Some(b.id())),

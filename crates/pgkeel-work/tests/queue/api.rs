@@ -214,17 +214,10 @@ async fn a_failed_job_is_retried_after_backoff_then_quarantined() {
     let failed = queue.fail(c, s, &[(id, "boom 1".into())]).await.unwrap();
     assert_eq!(failed.retried.len(), 1);
     assert!(failed.quarantined.is_empty());
-    let row = c
-        .query_one(
-            "SELECT state, attempts, last_error, locked_by FROM pgkeel_work.jobs WHERE id = $1",
-            &[&id],
-        )
-        .await
-        .unwrap();
-    assert_eq!(row.get::<_, String>(0), "available");
-    assert_eq!(row.get::<_, i32>(1), 1);
-    assert_eq!(row.get::<_, Option<String>>(2).as_deref(), Some("boom 1"));
-    assert_eq!(row.get::<_, Option<i64>>(3), None);
+    assert_eq!(
+        job_row(c, id).await,
+        ("available".to_owned(), 1, Some("boom 1".to_owned()), None)
+    );
     let job = within("the failed job is due again", async {
         loop {
             if let Some(job) = queue.claim(c, s, "default", 1).await.unwrap().pop() {
@@ -238,17 +231,10 @@ async fn a_failed_job_is_retried_after_backoff_then_quarantined() {
     assert_eq!(job.last_error.as_deref(), Some("boom 1"));
     let failed = queue.fail(c, s, &[(id, "boom 2".into())]).await.unwrap();
     assert_eq!(failed.quarantined, [id]);
-    let row = c
-        .query_one(
-            "SELECT state, attempts, last_error, locked_by FROM pgkeel_work.jobs WHERE id = $1",
-            &[&id],
-        )
-        .await
-        .unwrap();
-    assert_eq!(row.get::<_, String>(0), "quarantined");
-    assert_eq!(row.get::<_, i32>(1), 2);
-    assert_eq!(row.get::<_, Option<String>>(2).as_deref(), Some("boom 2"));
-    assert_eq!(row.get::<_, Option<i64>>(3), None);
+    assert_eq!(
+        job_row(c, id).await,
+        ("quarantined".to_owned(), 2, Some("boom 2".to_owned()), None)
+    );
     assert!(queue.claim(c, s, "default", 10).await.unwrap().is_empty());
 }
 
@@ -381,4 +367,19 @@ async fn a_batch_is_enqueued_in_order_and_a_transaction_decides() {
         .await
         .unwrap_err();
     assert!(error.to_string().contains("max_attempts"), "{error}");
+}
+
+/// A job's (state, attempts, last_error, locked_by) as stored.
+async fn job_row(
+    c: &tokio_postgres::Client,
+    id: i64,
+) -> (String, i32, Option<String>, Option<i64>) {
+    let row = c
+        .query_one(
+            "SELECT state, attempts, last_error, locked_by FROM pgkeel_work.jobs WHERE id = $1",
+            &[&id],
+        )
+        .await
+        .unwrap();
+    (row.get(0), row.get(1), row.get(2), row.get(3))
 }
