@@ -1,6 +1,7 @@
 //! The `pgkeel` command line: parses arguments, sets up logging and signal handling, and runs one
 //! subcommand (each lives in its own file under `cmd/`).
 
+mod args;
 mod cli;
 mod cmd;
 mod http_client;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::cmd::fault::parse_duration;
+use crate::args::{DatabaseArgs, parse_duration};
 
 /// Work coordination on Postgres: schema, status, and a benchmark of the job queue.
 #[derive(Debug, clap::Args)]
@@ -46,14 +46,6 @@ enum Action {
     Status(StatusArgs),
     /// Measure the job queue: jobs/s drained and pickup latency.
     Bench(BenchArgs),
-}
-
-/// The database.
-#[derive(Debug, Clone, clap::Args)]
-pub(crate) struct DatabaseArgs {
-    /// The database: postgres://user:password@host:port/db or 'host=... dbname=...'.
-    #[arg(long, env = "DATABASE_URL", value_name = "URL", hide_env_values = true)]
-    pub(crate) database_url: String,
 }
 
 #[derive(Debug, clap::Args)]

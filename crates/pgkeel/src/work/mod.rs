@@ -11,19 +11,9 @@ use anyhow::Context;
 
 use crate::cmd::work::MigrateArgs;
 
-/// Connects an ordinary session for the subcommands.
-pub(crate) async fn connect(url: &str) -> anyhow::Result<tokio_postgres::Client> {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .map_err(|e| anyhow::anyhow!(pgkeel_conn::describe_postgres(&e)))
-        .context("cannot connect to the database (check --database-url)")?;
-    tokio::spawn(connection);
-    Ok(client)
-}
-
 /// `pgkeel work migrate`.
 pub(crate) async fn migrate(args: MigrateArgs) -> anyhow::Result<ExitCode> {
-    let mut client = connect(&args.db.database_url).await?;
+    let mut client = args.db.connect("pgkeel work migrate").await?;
     let migrated = pgkeel_work::migrate(&mut client)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))

@@ -26,7 +26,7 @@ const QUEUES: &str = "SELECT queue, state, count(*), \
     FROM pgkeel_work.jobs GROUP BY queue, state ORDER BY queue, state";
 
 pub(crate) async fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
-    let mut client = super::connect(&args.db.database_url).await?;
+    let mut client = args.db.connect("pgkeel work status").await?;
     let pg = |e: tokio_postgres::Error| anyhow::anyhow!(pgkeel_conn::describe_postgres(&e));
     let tx = client
         .build_transaction()
