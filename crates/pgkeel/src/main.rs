@@ -9,6 +9,7 @@ mod logging;
 mod serve;
 mod shutdown;
 mod stream;
+mod time_format;
 mod work;
 
 use std::process::ExitCode;

@@ -5,7 +5,6 @@
 use std::io::Write;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
 
 use anyhow::{Context, bail};
 use pgkeel_conn::PoolConfig;
@@ -14,6 +13,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::args::{ConnectionArgs, DatabaseArgs};
+use crate::time_format::rfc3339;
 
 /// LISTEN on channels and print every notification, and every gap, as a JSON line.
 #[derive(Debug, clap::Args)]
@@ -49,7 +49,6 @@ pub(crate) struct ListenArgs {
     /// Channels to LISTEN to (exact names: case and spaces are kept).
     #[arg(value_name = "CHANNEL", required = true)]
     channels: Vec<String>,
-
 
     /// Events held while stdout is slow; beyond that notifications are dropped and reported in
     /// a gap line.
@@ -143,10 +142,6 @@ fn json_line(event: &Event) -> String {
     text
 }
 
-fn rfc3339(at: SystemTime) -> String {
-    humantime::format_rfc3339_millis(at).to_string()
-}
-
 /// Lines written to stdout, each flushed, by a thread of its own: a blocked stdout (a full
 /// pipe) holds up neither the runtime nor the exit on SIGTERM, and the listener's bounded
 /// buffer, not this queue, absorbs the backlog.
@@ -194,7 +189,7 @@ impl Lines {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
+    use std::time::{Duration, SystemTime};
 
     use pgkeel_conn::listener::Notification;
 

@@ -5,7 +5,6 @@ pub(crate) mod status;
 
 use std::io::Write;
 use std::process::ExitCode;
-use std::time::SystemTime;
 
 use anyhow::Context;
 
@@ -57,9 +56,4 @@ pub(crate) async fn migrate(args: MigrateArgs) -> anyhow::Result<ExitCode> {
         )?;
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// A moment as RFC 3339 UTC with milliseconds.
-pub(crate) fn rfc3339(at: SystemTime) -> String {
-    humantime::format_rfc3339_millis(at).to_string()
 }

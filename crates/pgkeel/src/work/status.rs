@@ -9,8 +9,8 @@ use anyhow::{Context, bail};
 use serde_json::{Value, json};
 use tokio_postgres::Row;
 
-use super::rfc3339;
 use crate::cmd::work::StatusArgs;
+use crate::time_format::rfc3339;
 
 const SESSIONS: &str = "SELECT id, component, deadline, deadline > now(), started_at, \
     interval_ms, runtime_info FROM pgkeel_work.sessions ORDER BY id";
