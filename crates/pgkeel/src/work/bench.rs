@@ -9,6 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, bail};
 use pgkeel_conn::{Pool, PoolConfig};
+use pgkeel_wire::sql::quote_literal;
 use pgkeel_work::queue::{Latencies, NewJob, Queue, Worker, WorkerConfig};
 use pgkeel_work::{Session, SessionConfig};
 use serde_json::json;
@@ -388,9 +389,4 @@ fn report(args: &BenchArgs, m: &Measured) -> anyhow::Result<()> {
         )?;
     }
     Ok(())
-}
-
-/// `text` as an SQL string literal.
-fn quote_literal(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
 }
