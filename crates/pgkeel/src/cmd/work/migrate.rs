@@ -1,7 +1,5 @@
-//! The parts of `pgkeel work`: `migrate` (here), `status`, `bench`.
-
-pub(crate) mod bench;
-pub(crate) mod status;
+//! `pgkeel work migrate`: creates or upgrades the `pgkeel_work` schema and says which
+//! migrations it applied (text, or one JSON object).
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -11,7 +9,7 @@ use anyhow::Context;
 use crate::cmd::work::MigrateArgs;
 
 /// `pgkeel work migrate`.
-pub(crate) async fn migrate(args: MigrateArgs) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run(args: MigrateArgs) -> anyhow::Result<ExitCode> {
     let mut client = args.db.connect("pgkeel work migrate").await?;
     let migrated = pgkeel_work::migrate(&mut client)
         .await

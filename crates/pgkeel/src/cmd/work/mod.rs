@@ -1,6 +1,10 @@
 //! `pgkeel work`: the `pgkeel_work` schema — `migrate` creates or upgrades it, `status` shows
 //! sessions, work, backoffs, history and queue depth, `bench` measures the job queue.
 
+mod bench;
+mod migrate;
+mod status;
+
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -137,8 +141,8 @@ pub(crate) struct BenchArgs {
 
 pub(crate) async fn run(args: WorkArgs, shutdown: CancellationToken) -> anyhow::Result<ExitCode> {
     match args.action {
-        Action::Migrate(args) => crate::work::migrate(args).await,
-        Action::Status(args) => crate::work::status::run(args).await,
-        Action::Bench(args) => crate::work::bench::run(args, shutdown).await,
+        Action::Migrate(args) => migrate::run(args).await,
+        Action::Status(args) => status::run(args).await,
+        Action::Bench(args) => bench::run(args, shutdown).await,
     }
 }

@@ -1,6 +1,10 @@
 //! `pgkeel stream`: the WAL of chosen tables as JSON lines, delivered at least once to a
 //! sink, with the slot confirmed only after the sink holds the events; `status` and `drop`.
 
+mod drop;
+mod metrics;
+mod status;
+
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -154,8 +158,8 @@ struct RunArgs {
 
 pub(crate) async fn run(args: StreamArgs, shutdown: CancellationToken) -> anyhow::Result<ExitCode> {
     match args.action {
-        Some(Action::Status(target)) => crate::stream::status::run(target).await,
-        Some(Action::Drop(target)) => crate::stream::drop::run(target).await,
+        Some(Action::Status(target)) => status::run(target).await,
+        Some(Action::Drop(target)) => drop::run(target).await,
         None => stream(args.run, shutdown).await,
     }
 }
@@ -187,7 +191,7 @@ async fn stream(args: RunArgs, shutdown: CancellationToken) -> anyhow::Result<Ex
     config.max_buffered_events = args.buffer.max(args.batch);
     config.stop_at = args.stop_at;
     if let Some(addr) = args.metrics_listen {
-        crate::stream::metrics::serve(addr, shutdown.clone()).await?;
+        metrics::serve(addr, shutdown.clone()).await?;
     }
     let sink = pgkeel_stream::sink_from_spec(&args.sink, shutdown.clone())
         .with_context(|| format!("--sink {}", args.sink))?;

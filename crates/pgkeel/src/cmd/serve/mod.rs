@@ -1,5 +1,15 @@
 //! `pgkeel serve`: a service on the recovering pool, with a schema cache, in-database config
 //! and an admin HTTP server. Runs until SIGINT/SIGTERM; exits 1 on a fatal database error.
+//! The arguments are here; the parts: `service` (pool, tasks, shutdown), `app` (caches and
+//! reloads), `admin` (HTTP), `channel` (NOTIFY requests), `reload`, `role_config`, `schema`.
+
+mod admin;
+mod app;
+mod channel;
+mod reload;
+mod role_config;
+mod schema;
+mod service;
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -9,8 +19,9 @@ use anyhow::Context;
 use pgkeel_conn::PoolConfig;
 use tokio_util::sync::CancellationToken;
 
+use self::role_config::parse_schemas;
+use self::service::Options;
 use crate::args::{ConnectionArgs, DatabaseArgs, parse_duration};
-use crate::serve::{self, Options, parse_schemas};
 
 /// Run a service that keeps working when the database connection fails.
 #[derive(Debug, clap::Args)]
@@ -75,5 +86,5 @@ pub(crate) async fn run(args: ServeArgs, shutdown: CancellationToken) -> anyhow:
         schemas,
         channel: !args.no_channel,
     };
-    serve::run(options, shutdown).await
+    service::run(options, shutdown).await
 }
