@@ -45,6 +45,11 @@ pub(crate) enum Kind {
     Unexpected(String),
     #[error("invalid configuration: {0}")]
     Config(String),
+    #[error(
+        "the pgkeel_work schema does not exist in this database; create it with \
+         `pgkeel work migrate`"
+    )]
+    SchemaMissing,
     #[error("{0}")]
     Pool(#[from] pgkeel_conn::Error),
 }
@@ -76,6 +81,10 @@ impl Error {
 
     pub(crate) fn config(message: impl Into<String>) -> Self {
         Self::new(Kind::Config(message.into()))
+    }
+
+    pub(crate) fn schema_missing() -> Self {
+        Self::new(Kind::SchemaMissing)
     }
 
     pub(crate) fn session_expired() -> Self {
@@ -127,6 +136,11 @@ impl Error {
             Kind::Closure(e) => Some(e.as_ref()),
             _ => None,
         }
+    }
+
+    /// The `pgkeel_work` schema is not there: run the migration first.
+    pub fn is_schema_missing(&self) -> bool {
+        matches!(self.kind(), Kind::SchemaMissing)
     }
 
     /// Another session holds the work on this (target, process).

@@ -100,26 +100,28 @@ pub async fn list(pool: &Pool, target: &str, process: Option<&str>) -> Result<Ve
         .await?
         .value;
     rows.iter()
-        .map(|row| {
-            let name: String = row
-                .try_get(4)
-                .map_err(|e| Error::postgres("reading history", e))?;
-            let event = Event::parse(&name)
-                .ok_or_else(|| Error::unexpected(format!("unknown history event {name:?}")))?;
-            let read = || -> Result<Entry, tokio_postgres::Error> {
-                Ok(Entry {
-                    id: row.try_get(0)?,
-                    target: row.try_get(1)?,
-                    process: row.try_get(2)?,
-                    session_id: row.try_get(3)?,
-                    event,
-                    cause: row.try_get(5)?,
-                    at: row.try_get(6)?,
-                })
-            };
-            read().map_err(|e| Error::postgres("reading history", e))
-        })
+        .map(|row| entry(row, "reading history"))
         .collect()
+}
+
+/// One row of `SELECT id, target, process, session_id, event, cause, at` as an [`Entry`];
+/// `context` names the read in an error.
+pub(crate) fn entry(row: &tokio_postgres::Row, context: &str) -> Result<Entry, Error> {
+    let name: String = row.try_get(4).map_err(|e| Error::postgres(context, e))?;
+    let event = Event::parse(&name)
+        .ok_or_else(|| Error::unexpected(format!("unknown history event {name:?}")))?;
+    let read = || -> Result<Entry, tokio_postgres::Error> {
+        Ok(Entry {
+            id: row.try_get(0)?,
+            target: row.try_get(1)?,
+            process: row.try_get(2)?,
+            session_id: row.try_get(3)?,
+            event,
+            cause: row.try_get(5)?,
+            at: row.try_get(6)?,
+        })
+    };
+    read().map_err(|e| Error::postgres(context, e))
 }
 
 /// Deletes history older than `older_than`; returns how many rows. Waits for the pool up to

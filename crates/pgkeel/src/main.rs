@@ -1,14 +1,14 @@
 //! The `pgkeel` command line: parses arguments, sets up logging and signal handling, and runs one
-//! subcommand (each lives in its own file under `cmd/`).
+//! subcommand (each lives in `cmd/<name>.rs`, or `cmd/<name>/` when it has parts; argument
+//! groups shared between them in `args/`).
 
+mod args;
 mod cli;
 mod cmd;
 mod http_client;
 mod logging;
-mod serve;
 mod shutdown;
-mod stream;
-mod work;
+mod time_format;
 
 use std::process::ExitCode;
 

@@ -3,7 +3,6 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use pgkeel_embedded::PgBinaries;
 
@@ -125,16 +124,36 @@ fn alive(pid: u32) -> bool {
         .unwrap_or(false)
 }
 
-/// Waits (bounded liveness guard) until none of `pids` is alive; returns the survivors.
-pub(crate) fn wait_gone(pids: &[u32]) -> Vec<u32> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let alive: Vec<u32> = pids.iter().copied().filter(|p| alive(*p)).collect();
-        if alive.is_empty() || Instant::now() >= deadline {
-            return alive;
+/// Waits until none of `pids` is alive; panics naming the survivors if some still are after
+/// the test kit's liveness guard.
+pub(crate) fn wait_gone(pids: &[u32]) {
+    let survivors = || -> Vec<u32> { pids.iter().copied().filter(|p| alive(*p)).collect() };
+    wait_until(
+        "the server processes are gone",
+        || survivors().is_empty(),
+        || format!("still alive: {:?}", survivors()),
+    );
+}
+
+/// Waits until `pred` holds, for a test that is not async: the test kit's `until` (polling
+/// every 10 ms, bounded by its liveness guard). If it never holds, `detail` (what the test
+/// saw last, a log) is printed beside the panic.
+pub(crate) fn wait_until(what: &str, pred: impl FnMut() -> bool, detail: impl Fn() -> String) {
+    /// Prints the detail while a panic unwinds through the wait.
+    struct OnPanic<F: Fn() -> String>(F);
+    impl<F: Fn() -> String> Drop for OnPanic<F> {
+        fn drop(&mut self) {
+            if std::thread::panicking() {
+                eprintln!("while waiting: {}", (self.0)());
+            }
         }
-        std::thread::sleep(Duration::from_millis(20));
     }
+    let _detail = OnPanic(detail);
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap()
+        .block_on(pgkeel_testkit::until(what, pred));
 }
 
 /// The data directory of the server behind `url`.

@@ -52,6 +52,11 @@ impl StreamConfig {
     /// ([`Database::parse`]).
     pub fn new(url: &str, slot: &str, publication: &str) -> Result<Self, Error> {
         let database = Database::parse(url).map_err(|e| Error::setup(e.to_string()))?;
+        Self::for_database(database, slot, publication)
+    }
+
+    /// [`StreamConfig::new`] for a database already parsed (e.g. by a command line).
+    pub fn for_database(database: Database, slot: &str, publication: &str) -> Result<Self, Error> {
         crate::slot_name::check(slot).map_err(Error::setup)?;
         if publication.is_empty() || publication.len() > 63 {
             return Err(Error::setup(format!(

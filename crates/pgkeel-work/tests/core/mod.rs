@@ -7,6 +7,7 @@ mod kill9;
 mod partitions;
 mod reaper;
 mod session;
+mod status;
 mod support;
 mod transact;
 mod work;

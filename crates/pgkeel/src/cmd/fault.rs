@@ -9,6 +9,7 @@ use anyhow::{Context, bail};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
+use crate::args::parse_duration;
 use crate::cmd::proxy::DEFAULT_CONTROL;
 use crate::http_client::request;
 
@@ -74,26 +75,6 @@ pub(crate) struct FaultArgs {
     /// Print JSON instead of tables.
     #[arg(long)]
     json: bool,
-}
-
-pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let (number, scale) = if let Some(n) = text.strip_suffix("ms") {
-        (n, 0.001)
-    } else if let Some(n) = text.strip_suffix('s') {
-        (n, 1.0)
-    } else if let Some(n) = text.strip_suffix('m') {
-        (n, 60.0)
-    } else {
-        (text, 1.0)
-    };
-    number
-        .trim()
-        .parse::<f64>()
-        .ok()
-        .filter(|v| v.is_finite() && *v >= 0.0)
-        .map(|v| Duration::from_secs_f64(v * scale))
-        .ok_or_else(|| format!("`{text}` is not a duration (e.g. 5s, 500ms, 2m)"))
 }
 
 pub(crate) async fn run(args: FaultArgs, _shutdown: CancellationToken) -> anyhow::Result<ExitCode> {

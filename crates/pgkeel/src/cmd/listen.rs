@@ -5,15 +5,15 @@
 use std::io::Write;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, bail};
-use pgkeel_conn::Backoff;
+use pgkeel_conn::PoolConfig;
 use pgkeel_conn::listener::{Event, Listener, ListenerConfig};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::cmd::fault::parse_duration;
+use crate::args::{ConnectionArgs, DatabaseArgs};
+use crate::time_format::rfc3339;
 
 /// LISTEN on channels and print every notification, and every gap, as a JSON line.
 #[derive(Debug, clap::Args)]
@@ -43,45 +43,27 @@ use crate::cmd::fault::parse_duration;
         psql \"$DATABASE_URL\" -c \"NOTIFY jobs, 'hello'\"          # in another shell"
 )]
 pub(crate) struct ListenArgs {
-    /// The database: postgres://user:password@host:port/db or 'host=... dbname=...'.
-    #[arg(long, env = "DATABASE_URL", value_name = "URL", hide_env_values = true)]
-    database_url: String,
+    #[command(flatten)]
+    db: DatabaseArgs,
 
     /// Channels to LISTEN to (exact names: case and spaces are kept).
     #[arg(value_name = "CHANNEL", required = true)]
     channels: Vec<String>,
 
-    /// A silent (stalled) connection is noticed within this time.
-    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
-    keepalive: Duration,
-
-    /// How long one connection attempt may take.
-    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
-    connect_timeout: Duration,
-
-    /// Longest retry delay while reconnecting.
-    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_duration)]
-    backoff_cap: Duration,
-
     /// Events held while stdout is slow; beyond that notifications are dropped and reported in
     /// a gap line.
     #[arg(long, value_name = "N", default_value_t = 1024)]
     buffer: usize,
+
+    #[command(flatten)]
+    connection: ConnectionArgs,
 }
 
 pub(crate) async fn run(args: ListenArgs, shutdown: CancellationToken) -> anyhow::Result<ExitCode> {
-    let mut config = ListenerConfig::from_url(&args.database_url).context("--database-url")?;
+    let mut config = ListenerConfig::new(PoolConfig::new(args.db.database));
     config.connection.name = "listen".to_owned();
-    config.connection.database = config
-        .connection
-        .database
-        .with_default_application_name("pgkeel listen");
-    config.connection.keepalive = args.keepalive;
-    config.connection.connect_timeout = args.connect_timeout;
-    config.connection.backoff = Backoff {
-        cap: args.backoff_cap,
-        ..Backoff::default()
-    };
+    args.connection
+        .apply(&mut config.connection, "pgkeel listen");
     let config = config.channels(args.channels).buffer(args.buffer);
     // The message of a listener error names what failed, why and what to do; it is not
     // repeated as a chain of causes.
@@ -160,10 +142,6 @@ fn json_line(event: &Event) -> String {
     text
 }
 
-fn rfc3339(at: SystemTime) -> String {
-    humantime::format_rfc3339_millis(at).to_string()
-}
-
 /// Lines written to stdout, each flushed, by a thread of its own: a blocked stdout (a full
 /// pipe) holds up neither the runtime nor the exit on SIGTERM, and the listener's bounded
 /// buffer, not this queue, absorbs the backlog.
@@ -211,8 +189,11 @@ impl Lines {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use std::time::{Duration, SystemTime};
+
     use pgkeel_conn::listener::Notification;
+
+    use super::*;
 
     #[test]
     fn events_become_json_lines() {

@@ -1,4 +1,5 @@
-//! One module per subcommand; `run` dispatches.
+//! One module per subcommand (`<name>.rs`, or `<name>/mod.rs` with its parts beside it);
+//! `run` dispatches.
 
 pub(crate) mod fault;
 pub(crate) mod listen;

@@ -28,7 +28,7 @@ pub(crate) const DEFAULT_CONTROL: &str = "127.0.0.1:7432";
         pgkeel proxy --upstream 127.0.0.1:5432 --listen 127.0.0.1:6432\n  \
         pgkeel fault 'conn.onQuery(query=\"^COMMIT\").kill()'      # in another shell\n  \
         pgkeel proxy --upstream /var/run/postgresql/.s.PGSQL.5432 --listen /tmp/p/.s.PGSQL.6432\n  \
-        pgkeel proxy --upstream 127.0.0.1:5432 --rules 'conn.onQuery().delay(50)' --control none"
+        pgkeel proxy --upstream 127.0.0.1:5432 --rules 'conn.onQuery().delay(50)' --control-listen none"
 )]
 pub(crate) struct ProxyArgs {
     /// The PostgreSQL server: host:port or a unix socket path (/dir/.s.PGSQL.5432).
@@ -40,8 +40,13 @@ pub(crate) struct ProxyArgs {
     listen: Address,
 
     /// HTTP control API address, or `none`. Loopback only unless --control-allow-remote.
-    #[arg(long, value_name = "ADDR|none", default_value = DEFAULT_CONTROL)]
-    control: String,
+    #[arg(
+        long,
+        visible_alias = "control",
+        value_name = "ADDR|none",
+        default_value = DEFAULT_CONTROL
+    )]
+    control_listen: String,
 
     /// Allow the control API on a non-loopback address (anyone who reaches it can kill your
     /// connections).
@@ -90,15 +95,17 @@ enum TlsArg {
 }
 
 pub(crate) async fn run(args: ProxyArgs, shutdown: CancellationToken) -> anyhow::Result<ExitCode> {
-    let control = match args.control.as_str() {
+    let control = match args.control_listen.as_str() {
         "none" | "" => None,
         text => {
             let addr: SocketAddr = text.parse().with_context(|| {
-                format!("--control `{text}` is not host:port (e.g. 127.0.0.1:7432) or `none`")
+                format!(
+                    "--control-listen `{text}` is not host:port (e.g. 127.0.0.1:7432) or `none`"
+                )
             })?;
             if !addr.ip().is_loopback() && !args.control_allow_remote {
                 bail!(
-                    "--control {addr} is not a loopback address; add --control-allow-remote if you mean it"
+                    "--control-listen {addr} is not a loopback address; add --control-allow-remote if you mean it"
                 );
             }
             Some(addr)

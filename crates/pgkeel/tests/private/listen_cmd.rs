@@ -5,17 +5,14 @@ use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use pgkeel_embedded::harness::{TestDatabase, private_cluster};
+use pgkeel_testkit::LIVENESS;
 use serde_json::Value;
 
-use crate::common::{pgkeel, psql};
-
-/// Bounded waits are liveness guards, never speed checks.
-const LIVENESS: Duration = Duration::from_secs(30);
+use crate::common::{pgkeel, psql, wait_until};
 
 struct RunningListen {
     child: Child,
@@ -77,16 +74,17 @@ impl RunningListen {
 
     /// Waits (bounded) for the exit; returns the status and everything written to stderr.
     fn wait(&mut self) -> (ExitStatus, String) {
-        let deadline = Instant::now() + LIVENESS;
-        let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status;
-            }
-            assert!(Instant::now() < deadline, "pgkeel listen did not exit");
-            std::thread::sleep(Duration::from_millis(10));
-        };
+        let mut exited = None;
+        wait_until(
+            "pgkeel listen exits",
+            || {
+                exited = self.child.try_wait().unwrap();
+                exited.is_some()
+            },
+            || self.stderr.lock().unwrap().clone(),
+        );
         self.stderr_done.recv_timeout(LIVENESS).unwrap();
-        (status, self.stderr.lock().unwrap().clone())
+        (exited.unwrap(), self.stderr.lock().unwrap().clone())
     }
 }
 

@@ -8,7 +8,8 @@ use nix::sys::signal::Signal;
 use pgkeel_embedded::Cluster;
 use pgkeel_embedded::harness::private_cluster;
 
-use super::serve_support::{LIVENESS, RunningServe};
+use super::serve_support::{RunningServe, get};
+use crate::common::wait_until;
 
 fn cluster_with_app_schema() -> Cluster {
     let cluster = private_cluster().start().unwrap();
@@ -20,6 +21,22 @@ fn cluster_with_app_schema() -> Cluster {
         )
         .unwrap();
     cluster
+}
+
+/// Waits until `n` backends are inside `pg_sleep` (app.slow is being read).
+fn wait_sleeping(cluster: &Cluster, n: usize) {
+    let sleeping = || {
+        cluster
+            .admin_query("SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep'")
+            .unwrap()[0][0]
+            .clone()
+            .unwrap_or_default()
+    };
+    wait_until(
+        &format!("{n} queries run pg_sleep"),
+        || sleeping() == n.to_string(),
+        || format!("{} do", sleeping()),
+    );
 }
 
 fn stop_and_return(channel: bool) {
@@ -109,11 +126,8 @@ fn reloads_never_interrupt_a_running_query() {
     serve.wait_status("/ready", 200);
     let before = serve.generation();
     let admin = serve.admin.clone();
-    let slow = std::thread::spawn(move || {
-        let probe = RunningServeRef { admin };
-        probe.get("/rows/app/slow")
-    });
-    std::thread::sleep(Duration::from_millis(300));
+    let slow = std::thread::spawn(move || get(&admin, "/rows/app/slow"));
+    wait_sleeping(&cluster, 1);
     serve.signal(Signal::SIGUSR1);
     cluster
         .admin_query("NOTIFY pgkeel, 'reload schema'")
@@ -122,31 +136,6 @@ fn reloads_never_interrupt_a_running_query() {
     let (status, _, body) = slow.join().unwrap();
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("\"x\":1"), "{body}");
-}
-
-/// A second handle on the admin address for another thread.
-struct RunningServeRef {
-    admin: String,
-}
-
-impl RunningServeRef {
-    fn get(&self, path: &str) -> (u16, String, String) {
-        use std::io::{Read, Write};
-        let mut stream = std::net::TcpStream::connect(&self.admin).unwrap();
-        write!(
-            stream,
-            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-        )
-        .unwrap();
-        let mut raw = String::new();
-        stream.read_to_string(&mut raw).unwrap();
-        let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-        (
-            head.split_whitespace().nth(1).unwrap().parse().unwrap(),
-            head.to_owned(),
-            body.to_owned(),
-        )
-    }
 }
 
 #[test]
@@ -158,6 +147,8 @@ fn many_reload_signals_during_an_outage_make_one_recovery() {
     serve.wait_status("/ready", 503);
     for _ in 0..30 {
         serve.signal(Signal::SIGUSR1);
+        // Spacing, not waiting for anything: signals sent back to back merge into one
+        // pending signal, and this test wants many requests.
         std::thread::sleep(Duration::from_millis(10));
     }
     cluster.start().unwrap();
@@ -209,8 +200,9 @@ fn a_pinned_pool_answers_with_the_acquire_timeout() {
     );
     serve.wait_status("/ready", 200);
     let admin = serve.admin.clone();
-    let slow = std::thread::spawn(move || RunningServeRef { admin }.get("/rows/app/slow"));
-    std::thread::sleep(Duration::from_millis(500));
+    let slow = std::thread::spawn(move || get(&admin, "/rows/app/slow"));
+    // The only pooled connection is now held by the slow read.
+    wait_sleeping(&cluster, 1);
     let (status, _, body) = serve.get("/rows/app/items");
     assert_eq!(status, 503, "{body}");
     assert!(body.contains("no pooled connection became free"), "{body}");
@@ -231,17 +223,19 @@ fn fatal(url: &str, cause: &str) {
 }
 
 fn wait_exit(child: &mut std::process::Child) -> Option<i32> {
-    let deadline = std::time::Instant::now() + LIVENESS;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status.code();
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "serve kept running after a fatal error"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let mut code = None;
+    wait_until(
+        "serve exits after a fatal error",
+        || match child.try_wait().unwrap() {
+            Some(status) => {
+                code = status.code();
+                true
+            }
+            None => false,
+        },
+        String::new,
+    );
+    code
 }
 
 #[test]
@@ -273,25 +267,27 @@ fn a_failing_schema_load_is_retried_until_fixed() {
         .unwrap();
     let url = format!("postgres://serve_app@127.0.0.1:{}/postgres", cluster.port());
     let serve = RunningServe::start(&url, &["--schemas", "app"]);
-    let deadline = std::time::Instant::now() + LIVENESS;
-    loop {
-        let (status, _, body) = serve.get("/ready");
-        assert_eq!(
-            status, 503,
-            "ready although every schema load times out: {body}"
-        );
-        let state: serde_json::Value = serde_json::from_str(&body).unwrap();
-        if state["attempt"].as_u64().unwrap_or(0) >= 3 {
+    wait_until(
+        "three failed schema loads",
+        || {
+            let (status, _, body) = serve.get("/ready");
+            assert_eq!(
+                status, 503,
+                "ready although every schema load times out: {body}"
+            );
+            let state: serde_json::Value = serde_json::from_str(&body).unwrap();
+            if state["attempt"].as_u64().unwrap_or(0) < 3 {
+                return false;
+            }
             assert!(
                 state["last_error"].as_str().unwrap().contains("57014")
                     || state["last_error"].as_str().unwrap().contains("timeout"),
                 "{state}"
             );
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "no retries: {body}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+            true
+        },
+        || serve.detail("/ready"),
+    );
     assert!(serve.metric("pgkeel_conn_attempt_failures_total{pool=\"serve\"}") >= 3.0);
     cluster
         .admin_query("ALTER ROLE serve_app RESET statement_timeout")

@@ -7,6 +7,7 @@ use pgkeel_embedded::harness::private_cluster;
 
 use super::proxy_support::RunningProxy;
 use super::serve_support::RunningServe;
+use crate::common::wait_until;
 
 fn cluster() -> Cluster {
     let cluster = private_cluster().start().unwrap();
@@ -21,10 +22,8 @@ fn notify_requests_a_reload() {
     let cluster = cluster();
     let serve = RunningServe::start(&cluster.url(), &["--schemas", "app"]);
     serve.wait_status("/ready", 200);
-    // The first LISTEN reloads once too; wait until that has settled.
-    let before = serve.wait_generation(1)["generation"].as_u64().unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    let before = serve.generation().max(before);
+    // The first LISTEN reloads once too; wait until that is over.
+    let before = serve.wait_first_listen_reload();
     cluster
         .admin_query("CREATE TABLE app.added (x int); NOTIFY pgkeel, 'reload schema'")
         .unwrap();
@@ -43,22 +42,21 @@ fn a_killed_listener_connection_relistens_with_a_gap_and_notify_still_works() {
     let cluster = cluster();
     let serve = RunningServe::start(&cluster.url(), &["--schemas", "app"]);
     serve.wait_status("/ready", 200);
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    // Listening, and its first reload over.
+    let settled = serve.wait_first_listen_reload();
     let killed = cluster
         .admin_query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'pgkeel serve (listener)'")
         .unwrap();
     assert_eq!(killed.len(), 1, "the listener connection was not found");
-    let deadline = std::time::Instant::now() + super::serve_support::LIVENESS;
-    while serve.metric("pgkeel_serve_channel_gaps_total") < 1.0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no gap after the listener was killed:\n{}",
-            serve.log_text()
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    let before = serve.generation();
+    wait_until(
+        "a gap after the listener was killed",
+        || serve.metric("pgkeel_serve_channel_gaps_total") >= 1.0,
+        || serve.log_text(),
+    );
+    // The gap makes one reload (notifications may have been missed); wait until it is over.
+    let before = serve.wait_generation(settled + 1)["generation"]
+        .as_u64()
+        .unwrap();
     cluster
         .admin_query("CREATE TABLE app.after_gap (x int); NOTIFY pgkeel, 'reload schema'")
         .unwrap();
@@ -96,8 +94,7 @@ fn a_notify_arriving_during_a_reload_is_not_lost() {
     let proxy = RunningProxy::start(&format!("127.0.0.1:{}", cluster.port()), &[]);
     let serve = RunningServe::start(&proxy.url(), &["--schemas", "app"]);
     serve.wait_status("/ready", 200);
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    let before = serve.generation();
+    let before = serve.wait_first_listen_reload();
     // The next schema load is held for a second at the proxy.
     proxy.rules(r#"conn.onParse(query="pgkeel: schema cache").times(1).delay(1000)"#);
     serve.signal(Signal::SIGUSR1);

@@ -3,12 +3,8 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::PathBuf;
 use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
 
-use crate::common::pgkeel;
-
-/// Bounded waits are liveness guards, never speed checks.
-pub(crate) const LIVENESS: Duration = Duration::from_secs(30);
+use crate::common::{pgkeel, wait_until};
 
 pub(crate) struct RunningServe {
     pub(crate) child: Child,
@@ -67,17 +63,7 @@ impl RunningServe {
 
     /// GET `path`: (status, headers, body).
     pub(crate) fn get(&self, path: &str) -> (u16, String, String) {
-        let mut stream = std::net::TcpStream::connect(&self.admin).unwrap();
-        write!(
-            stream,
-            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-        )
-        .unwrap();
-        let mut raw = String::new();
-        stream.read_to_string(&mut raw).unwrap();
-        let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-        let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-        (status, head.to_owned(), body.to_owned())
+        get(&self.admin, path)
     }
 
     pub(crate) fn json(&self, path: &str) -> serde_json::Value {
@@ -86,36 +72,50 @@ impl RunningServe {
 
     /// Polls `path` until it answers `status`; returns the body.
     pub(crate) fn wait_status(&self, path: &str, status: u16) -> String {
-        let deadline = Instant::now() + LIVENESS;
-        loop {
-            let (got, _, body) = self.get(path);
-            if got == status {
-                return body;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{path} never answered {status} (last: {got} {body}); log:\n{}",
-                self.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let mut answered = String::new();
+        wait_until(
+            &format!("{path} answers {status}"),
+            || {
+                let (got, _, body) = self.get(path);
+                answered = body;
+                got == status
+            },
+            || self.detail(path),
+        );
+        answered
     }
 
-    /// Polls until the schema generation is at least `n`.
+    /// Polls until the schema generation is at least `n`; returns the schema.
     pub(crate) fn wait_generation(&self, n: u64) -> serde_json::Value {
-        let deadline = Instant::now() + LIVENESS;
-        loop {
-            let schema = self.json("/schema");
-            if schema["generation"].as_u64().unwrap_or(0) >= n {
-                return schema;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "generation never reached {n}: {schema}; log:\n{}",
-                self.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let mut schema = serde_json::Value::Null;
+        wait_until(
+            &format!("the schema generation reaches {n}"),
+            || {
+                schema = self.json("/schema");
+                schema["generation"].as_u64().unwrap_or(0) >= n
+            },
+            || self.detail("/schema"),
+        );
+        schema
+    }
+
+    /// Waits until the reload that the first LISTEN requests (so a NOTIFY sent before LISTEN
+    /// took effect is not lost) is over: the schema generation passed 1 (the load at connect),
+    /// or the log says the reload failed. After that, a reload request makes exactly one
+    /// more generation. Returns the generation.
+    pub(crate) fn wait_first_listen_reload(&self) -> u64 {
+        wait_until(
+            "the reload requested by the first LISTEN is over",
+            || self.generation() >= 2 || self.log_text().contains("reload failed"),
+            || self.detail("/schema"),
+        );
+        self.generation()
+    }
+
+    /// What `path` answers now, and the log: printed when a wait fails.
+    pub(crate) fn detail(&self, path: &str) -> String {
+        let (status, _, body) = self.get(path);
+        format!("{path} answers {status} {body}; log:\n{}", self.log_text())
     }
 
     pub(crate) fn generation(&self) -> u64 {
@@ -144,6 +144,22 @@ impl RunningServe {
         self.signal(nix::sys::signal::Signal::SIGTERM);
         self.child.wait().unwrap().code()
     }
+}
+
+/// GET `path` from the HTTP server at `addr` (usable from another thread): (status, headers,
+/// body).
+pub(crate) fn get(addr: &str, path: &str) -> (u16, String, String) {
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, head.to_owned(), body.to_owned())
 }
 
 impl Drop for RunningServe {

@@ -9,7 +9,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use pgkeel_embedded::harness::private_cluster;
-use pgkeel_proxy::{Address, Proxy, ProxyConfig};
+use pgkeel_testkit::{LIVENESS, connect, eventually, proxy_to, within};
 
 const ROWS: i32 = 20_000;
 
@@ -66,17 +66,12 @@ async fn every_row_arrives_through_50_killed_connections_and_a_kill_9() {
     let cluster = tokio::task::spawn_blocking(|| private_cluster().start().unwrap())
         .await
         .unwrap();
-    let proxy = Proxy::start(ProxyConfig::new(Address::tcp("127.0.0.1", cluster.port())))
-        .await
-        .unwrap();
+    let proxy = proxy_to(cluster.port()).await;
     let proxied = format!(
         "postgres://postgres@127.0.0.1:{}/postgres",
         proxy.port().unwrap()
     );
-    let (sql, connection) = tokio_postgres::connect(&cluster.url(), tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
+    let sql = connect(&cluster.url()).await;
     sql.batch_execute("CREATE TABLE rows (id int PRIMARY KEY)")
         .await
         .unwrap();
@@ -86,10 +81,7 @@ async fn every_row_arrives_through_50_killed_connections_and_a_kill_9() {
     let mut child = stream_command(&proxied, &file, &log).spawn().unwrap();
     wait_active(&sql).await;
 
-    let (writer_sql, connection) = tokio_postgres::connect(&cluster.url(), tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
+    let writer_sql = connect(&cluster.url()).await;
     let writer = tokio::spawn(async move {
         let mut rng = 0x2545_F491_4F6C_DD1D_u64;
         let mut next = 1;
@@ -114,11 +106,14 @@ async fn every_row_arrives_through_50_killed_connections_and_a_kill_9() {
     let mut kills = 0;
     let mut killed_process = false;
     let mut rng = 0x9E37_79B9_7F4A_7C15_u64;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
+    // The whole scenario (about 8 s of writing) gets twice the test kit's liveness guard,
+    // which is as long as nextest lets a test run.
+    let deadline = tokio::time::Instant::now() + 2 * LIVENESS;
     loop {
         rng ^= rng << 13;
         rng ^= rng >> 7;
         rng ^= rng << 17;
+        // Pacing, not waiting for anything: a kill every 50–200 ms while rows arrive.
         tokio::time::sleep(Duration::from_millis(50 + rng % 150)).await;
         if kills < 50 || !writer.is_finished() {
             for connection in proxy.connections() {
@@ -183,9 +178,8 @@ async fn every_row_arrives_through_50_killed_connections_and_a_kill_9() {
     unsafe {
         libc::kill(pid, libc::SIGTERM);
     }
-    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+    let status = within("the stream exits on SIGTERM", child.wait())
         .await
-        .unwrap()
         .unwrap();
     assert!(status.success(), "exit {status:?}");
     let _ = std::fs::remove_dir_all(&dir);
@@ -195,21 +189,16 @@ async fn every_row_arrives_through_50_killed_connections_and_a_kill_9() {
 }
 
 async fn wait_active(sql: &tokio_postgres::Client) {
-    for _ in 0..1200 {
-        let active = sql
-            .query_opt(
-                "SELECT active FROM pg_replication_slots WHERE slot_name = 'cdc'",
-                &[],
-            )
-            .await
-            .unwrap()
-            .is_some_and(|r| r.get::<_, bool>(0));
-        if active {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the stream never started");
+    eventually("the stream's slot is active", || async {
+        sql.query_opt(
+            "SELECT active FROM pg_replication_slots WHERE slot_name = 'cdc'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .is_some_and(|r| r.get::<_, bool>(0))
+    })
+    .await;
 }
 
 #[test]

@@ -1,29 +1,16 @@
-//! The parts of `pgkeel work`: `migrate` (here), `status`, `bench`.
-
-pub(crate) mod bench;
-pub(crate) mod status;
+//! `pgkeel work migrate`: creates or upgrades the `pgkeel_work` schema and says which
+//! migrations it applied (text, or one JSON object).
 
 use std::io::Write;
 use std::process::ExitCode;
-use std::time::SystemTime;
 
 use anyhow::Context;
 
 use crate::cmd::work::MigrateArgs;
 
-/// Connects an ordinary session for the subcommands.
-pub(crate) async fn connect(url: &str) -> anyhow::Result<tokio_postgres::Client> {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .map_err(|e| anyhow::anyhow!(pgkeel_conn::describe_postgres(&e)))
-        .context("cannot connect to the database (check --database-url)")?;
-    tokio::spawn(connection);
-    Ok(client)
-}
-
 /// `pgkeel work migrate`.
-pub(crate) async fn migrate(args: MigrateArgs) -> anyhow::Result<ExitCode> {
-    let mut client = connect(&args.db.database_url).await?;
+pub(crate) async fn run(args: MigrateArgs) -> anyhow::Result<ExitCode> {
+    let mut client = args.db.connect("pgkeel work migrate").await?;
     let migrated = pgkeel_work::migrate(&mut client)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))
@@ -67,9 +54,4 @@ pub(crate) async fn migrate(args: MigrateArgs) -> anyhow::Result<ExitCode> {
         )?;
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// A moment as RFC 3339 UTC with milliseconds.
-pub(crate) fn rfc3339(at: SystemTime) -> String {
-    humantime::format_rfc3339_millis(at).to_string()
 }

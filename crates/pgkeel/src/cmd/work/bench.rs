@@ -9,6 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, bail};
 use pgkeel_conn::{Pool, PoolConfig};
+use pgkeel_wire::sql::quote_literal;
 use pgkeel_work::queue::{Latencies, NewJob, Queue, Worker, WorkerConfig};
 use pgkeel_work::{Session, SessionConfig};
 use serde_json::json;
@@ -52,14 +53,12 @@ pub(crate) async fn run(args: BenchArgs, shutdown: CancellationToken) -> anyhow:
     if args.rate.is_none() && args.jobs == 0 {
         bail!("--jobs must be at least 1");
     }
-    let url = &args.db.database_url;
-    let mut admin = super::connect(url).await?;
+    let mut admin = args.db.connect("pgkeel work bench").await?;
     pgkeel_work::migrate(&mut admin)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))
         .context("cannot migrate the pgkeel_work schema")?;
-    let mut config =
-        PoolConfig::from_url(url).map_err(|e| anyhow::anyhow!("--database-url: {e}"))?;
+    let mut config = PoolConfig::new(args.db.database.clone());
     config.name = "work-bench".to_owned();
     config.max_size = args.workers * 3 + 4;
     let pool = Pool::start(config).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -390,9 +389,4 @@ fn report(args: &BenchArgs, m: &Measured) -> anyhow::Result<()> {
         )?;
     }
     Ok(())
-}
-
-/// `text` as an SQL string literal.
-fn quote_literal(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
 }

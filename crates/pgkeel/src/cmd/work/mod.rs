@@ -1,12 +1,16 @@
 //! `pgkeel work`: the `pgkeel_work` schema — `migrate` creates or upgrades it, `status` shows
 //! sessions, work, backoffs, history and queue depth, `bench` measures the job queue.
 
+mod bench;
+mod migrate;
+mod status;
+
 use std::process::ExitCode;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::cmd::fault::parse_duration;
+use crate::args::{DatabaseArgs, parse_duration};
 
 /// Work coordination on Postgres: schema, status, and a benchmark of the job queue.
 #[derive(Debug, clap::Args)]
@@ -46,14 +50,6 @@ enum Action {
     Status(StatusArgs),
     /// Measure the job queue: jobs/s drained and pickup latency.
     Bench(BenchArgs),
-}
-
-/// The database.
-#[derive(Debug, Clone, clap::Args)]
-pub(crate) struct DatabaseArgs {
-    /// The database: postgres://user:password@host:port/db or 'host=... dbname=...'.
-    #[arg(long, env = "DATABASE_URL", value_name = "URL", hide_env_values = true)]
-    pub(crate) database_url: String,
 }
 
 #[derive(Debug, clap::Args)]
@@ -145,8 +141,8 @@ pub(crate) struct BenchArgs {
 
 pub(crate) async fn run(args: WorkArgs, shutdown: CancellationToken) -> anyhow::Result<ExitCode> {
     match args.action {
-        Action::Migrate(args) => crate::work::migrate(args).await,
-        Action::Status(args) => crate::work::status::run(args).await,
-        Action::Bench(args) => crate::work::bench::run(args, shutdown).await,
+        Action::Migrate(args) => migrate::run(args).await,
+        Action::Status(args) => status::run(args).await,
+        Action::Bench(args) => bench::run(args, shutdown).await,
     }
 }

@@ -1,6 +1,10 @@
 //! `pgkeel stream`: the WAL of chosen tables as JSON lines, delivered at least once to a
 //! sink, with the slot confirmed only after the sink holds the events; `status` and `drop`.
 
+mod drop;
+mod metrics;
+mod status;
+
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -10,7 +14,7 @@ use anyhow::{Context, bail};
 use pgkeel_stream::{Progress, StreamConfig, Tables};
 use tokio_util::sync::CancellationToken;
 
-use crate::cmd::fault::parse_duration;
+use crate::args::{DatabaseArgs, parse_duration};
 
 /// Stream row changes from the WAL to a sink, at least once.
 #[derive(Debug, clap::Args)]
@@ -62,9 +66,8 @@ enum Action {
 /// Where to find slot and publication.
 #[derive(Debug, clap::Args)]
 pub(crate) struct TargetArgs {
-    /// The database: postgres://user:password@host:port/db or 'host=... dbname=...'.
-    #[arg(long, env = "DATABASE_URL", value_name = "URL", hide_env_values = true)]
-    pub(crate) database_url: String,
+    #[command(flatten)]
+    pub(crate) db: DatabaseArgs,
 
     /// The replication slot.
     #[arg(long, value_name = "NAME")]
@@ -82,9 +85,9 @@ pub(crate) struct TargetArgs {
 
 #[derive(Debug, clap::Args)]
 struct RunArgs {
-    /// The database: postgres://user:password@host:port/db or 'host=... dbname=...'.
-    #[arg(long, env = "DATABASE_URL", value_name = "URL", hide_env_values = true)]
-    database_url: Option<String>,
+    // `None` only when a subcommand (status, drop) is given: it has a --database-url of its own.
+    #[command(flatten)]
+    db: Option<DatabaseArgs>,
 
     /// The replication slot (lower-case letters, digits, underscores).
     #[arg(long, value_name = "NAME", required = true)]
@@ -155,14 +158,14 @@ struct RunArgs {
 
 pub(crate) async fn run(args: StreamArgs, shutdown: CancellationToken) -> anyhow::Result<ExitCode> {
     match args.action {
-        Some(Action::Status(target)) => crate::stream::status::run(target).await,
-        Some(Action::Drop(target)) => crate::stream::drop::run(target).await,
+        Some(Action::Status(target)) => status::run(target).await,
+        Some(Action::Drop(target)) => drop::run(target).await,
         None => stream(args.run, shutdown).await,
     }
 }
 
 async fn stream(args: RunArgs, shutdown: CancellationToken) -> anyhow::Result<ExitCode> {
-    let Some(url) = args.database_url else {
+    let Some(db) = args.db else {
         bail!("no database: pass --database-url or set DATABASE_URL");
     };
     let (Some(slot), Some(publication)) = (args.slot, args.publication) else {
@@ -171,7 +174,7 @@ async fn stream(args: RunArgs, shutdown: CancellationToken) -> anyhow::Result<Ex
     if args.batch == 0 || args.buffer == 0 {
         bail!("--batch and --buffer must be at least 1");
     }
-    let mut config = StreamConfig::new(&url, &slot, &publication)?;
+    let mut config = StreamConfig::for_database(db.database, &slot, &publication)?;
     config.spec.tables = if args.all_tables {
         Tables::All
     } else if args.tables.is_empty() {
@@ -188,7 +191,7 @@ async fn stream(args: RunArgs, shutdown: CancellationToken) -> anyhow::Result<Ex
     config.max_buffered_events = args.buffer.max(args.batch);
     config.stop_at = args.stop_at;
     if let Some(addr) = args.metrics_listen {
-        crate::stream::metrics::serve(addr, shutdown.clone()).await?;
+        metrics::serve(addr, shutdown.clone()).await?;
     }
     let sink = pgkeel_stream::sink_from_spec(&args.sink, shutdown.clone())
         .with_context(|| format!("--sink {}", args.sink))?;

@@ -11,6 +11,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use pgkeel_conn::{Health, Pool, Wait};
+use pgkeel_wire::sql::quote_ident;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -110,10 +111,6 @@ async fn metrics(State(admin): State<Admin>) -> Response {
 #[derive(Debug, Deserialize)]
 struct RowsQuery {
     limit: Option<i64>,
-}
-
-fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 async fn rows(

@@ -5,6 +5,8 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
+use crate::time_format::serialize_rfc3339;
+
 /// A marker in the SQL, so proxy rules can target the schema load (`onParse(query=...)`).
 pub(crate) const MARKER: &str = "pgkeel: schema cache";
 
@@ -31,15 +33,11 @@ pub(crate) struct Table {
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct SchemaCache {
     pub(crate) generation: u64,
-    #[serde(serialize_with = "rfc3339")]
+    #[serde(serialize_with = "serialize_rfc3339")]
     pub(crate) loaded_at: SystemTime,
     pub(crate) load_ms: u64,
     pub(crate) schemas: Vec<String>,
     pub(crate) tables: Vec<Table>,
-}
-
-fn rfc3339<S: serde::Serializer>(at: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&humantime::format_rfc3339_millis(*at).to_string())
 }
 
 impl SchemaCache {

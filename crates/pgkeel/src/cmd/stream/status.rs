@@ -9,7 +9,7 @@ use serde_json::json;
 use crate::cmd::stream::TargetArgs;
 
 pub(crate) async fn run(args: TargetArgs) -> anyhow::Result<ExitCode> {
-    let client = super::connect(&args.database_url).await?;
+    let client = args.db.connect("pgkeel stream status").await?;
     let slot = pgkeel_stream::slot_status(&client, &args.slot).await?;
     let publication = pgkeel_stream::publication_status(&client, &args.publication).await?;
     let slot_json = slot.as_ref().map(serde_json::to_value).transpose()?;

@@ -10,7 +10,7 @@ use serde_json::json;
 use crate::cmd::stream::TargetArgs;
 
 pub(crate) async fn run(args: TargetArgs) -> anyhow::Result<ExitCode> {
-    let client = super::connect(&args.database_url).await?;
+    let client = args.db.connect("pgkeel stream drop").await?;
     let mut out = std::io::stdout().lock();
     let slot = pgkeel_stream::drop_slot(&client, &args.slot).await?;
     if !args.json {

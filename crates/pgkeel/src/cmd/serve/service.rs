@@ -1,13 +1,6 @@
-//! `pgkeel serve`: a service on the recovering pool. It keeps a schema cache and in-database
-//! config, reloads them on SIGUSR1/SIGUSR2, on `NOTIFY pgkeel` and after every recovery, and
-//! answers `/live`, `/ready`, `/schema`, `/metrics` on its admin address.
-
-mod admin;
-mod app;
-mod channel;
-mod reload;
-mod role_config;
-mod schema;
+//! The running service of `pgkeel serve`: a recovering pool whose reconnect hook reloads the
+//! config and schema cache, the admin HTTP server, the reload worker fed by SIGUSR1/SIGUSR2
+//! and `NOTIFY pgkeel`, and the wait for shutdown or a fatal error.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -21,8 +14,9 @@ use pgkeel_conn::{Health, Pool, PoolConfig, Wait};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 
-use self::app::App;
-pub(crate) use self::role_config::parse_schemas;
+use super::admin;
+use super::app::App;
+use super::channel;
 
 /// How long a reload requested by a signal or NOTIFY waits for the database.
 const RELOAD_WAIT: Duration = Duration::from_secs(5);

@@ -1,16 +1,27 @@
 //! `pgkeel serve`: a service on the recovering pool, with a schema cache, in-database config
 //! and an admin HTTP server. Runs until SIGINT/SIGTERM; exits 1 on a fatal database error.
+//! The arguments are here; the parts: `service` (pool, tasks, shutdown), `app` (caches and
+//! reloads), `admin` (HTTP), `channel` (NOTIFY requests), `reload`, `role_config`, `schema`.
+
+mod admin;
+mod app;
+mod channel;
+mod reload;
+mod role_config;
+mod schema;
+mod service;
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use pgkeel_conn::{Backoff, PoolConfig};
+use pgkeel_conn::PoolConfig;
 use tokio_util::sync::CancellationToken;
 
-use crate::cmd::fault::parse_duration;
-use crate::serve::{self, Options, parse_schemas};
+use self::role_config::parse_schemas;
+use self::service::Options;
+use crate::args::{ConnectionArgs, DatabaseArgs, parse_duration};
 
 /// Run a service that keeps working when the database connection fails.
 #[derive(Debug, clap::Args)]
@@ -33,9 +44,8 @@ use crate::serve::{self, Options, parse_schemas};
         curl -s 127.0.0.1:3001/ready; kill -USR1 <pid>; psql -c \"NOTIFY pgkeel, 'reload schema'\""
 )]
 pub(crate) struct ServeArgs {
-    /// The database: postgres://user:password@host:port/db or 'host=... dbname=...'.
-    #[arg(long, env = "DATABASE_URL", value_name = "URL", hide_env_values = true)]
-    database_url: String,
+    #[command(flatten)]
+    db: DatabaseArgs,
 
     /// Admin HTTP address (port 0 = any free port).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:3001")]
@@ -53,40 +63,20 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "N", default_value_t = 8)]
     pool_size: usize,
 
-    /// A silent (stalled) connection is noticed within this time.
-    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
-    keepalive: Duration,
-
     /// How long a request waits for a free pooled connection.
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
     acquire_timeout: Duration,
 
-    /// How long one connection attempt may take.
-    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
-    connect_timeout: Duration,
-
-    /// First retry delay while recovering.
-    #[arg(long, value_name = "DURATION", default_value = "50ms", value_parser = parse_duration)]
-    backoff_base: Duration,
-
-    /// Longest retry delay while recovering.
-    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_duration)]
-    backoff_cap: Duration,
+    #[command(flatten)]
+    connection: ConnectionArgs,
 }
 
 pub(crate) async fn run(args: ServeArgs, shutdown: CancellationToken) -> anyhow::Result<ExitCode> {
-    let mut pool = PoolConfig::from_url(&args.database_url).context("--database-url")?;
+    let mut pool = PoolConfig::new(args.db.database);
     pool.name = "serve".to_owned();
-    pool.database = pool.database.with_default_application_name("pgkeel serve");
+    args.connection.apply(&mut pool, "pgkeel serve");
     pool.max_size = args.pool_size;
-    pool.keepalive = args.keepalive;
     pool.acquire_timeout = args.acquire_timeout;
-    pool.connect_timeout = args.connect_timeout;
-    pool.backoff = Backoff {
-        base: args.backoff_base,
-        cap: args.backoff_cap,
-        ..Backoff::default()
-    };
     pool.validate().context("invalid settings")?;
     let schemas = parse_schemas(&args.schemas);
     anyhow::ensure!(!schemas.is_empty(), "--schemas names no schema");
@@ -96,5 +86,5 @@ pub(crate) async fn run(args: ServeArgs, shutdown: CancellationToken) -> anyhow:
         schemas,
         channel: !args.no_channel,
     };
-    serve::run(options, shutdown).await
+    service::run(options, shutdown).await
 }
