@@ -596,6 +596,48 @@ mod private {
         assert!(err.to_string().contains("has none"), "{err}");
     }
 
+    /// A fast shutdown ends the stream with CommandComplete, without a CopyDone first
+    /// (PostgreSQL's walsender does so once the client confirmed everything): a transient
+    /// end, never a protocol violation.
+    #[tokio::test]
+    async fn a_shutting_down_server_ends_the_stream_transiently() {
+        let cluster = std::sync::Arc::new(private_cluster().start().unwrap());
+        cluster
+            .admin_query(
+                "CREATE TABLE items (id int PRIMARY KEY, name text); \
+                 CREATE PUBLICATION items_pub FOR TABLE items",
+            )
+            .unwrap();
+        let mut client = connect(&cluster.url()).await;
+        client
+            .create_logical_slot("shutdown_slot", CreateSlot::default())
+            .await
+            .unwrap();
+        let mut stream = client
+            .start_logical("shutdown_slot", Lsn::ZERO, &pgoutput("items_pub"))
+            .await
+            .unwrap();
+        let stopping = std::sync::Arc::clone(&cluster);
+        let stop = tokio::task::spawn_blocking(move || stopping.stop());
+        let err = loop {
+            match next(&mut stream).await {
+                Ok(ReplicationMessage::Keepalive { wal_end, .. }) => {
+                    stream.advance_write(wal_end);
+                    stream.advance_flush(wal_end);
+                    stream.send_status(false).await.unwrap();
+                }
+                Ok(ReplicationMessage::XLogData { .. }) => {}
+                Err(e) => break e,
+            }
+        };
+        stop.await.unwrap().unwrap();
+        assert!(err.is_transient() && !err.is_fatal(), "{err}");
+        assert!(
+            err.to_string().contains("ended the replication stream"),
+            "{err}"
+        );
+    }
+
     #[tokio::test]
     async fn scram_sha_256_password() {
         password_method("scram-sha-256").await;

@@ -44,8 +44,8 @@ enum Kind {
     #[error("{context}: {reason}")]
     Auth { context: String, reason: String },
     #[error(
-        "{context}: the server ended the replication stream (CopyDone), usually because it is \
-         shutting down; {RECONNECT}"
+        "{context}: the server ended the replication stream (CopyDone or CommandComplete), usually \
+         because it is shutting down; {RECONNECT}"
     )]
     StreamEnded { context: String },
     #[error(

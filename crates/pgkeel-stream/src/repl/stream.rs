@@ -124,7 +124,9 @@ impl ReplicationStream {
                 Some(b'E') => {
                     return Err(server_error(&self.transport, &self.what, frame.as_ref()));
                 }
-                Some(b'c') => return Err(ReplError::stream_ended(self.context())),
+                // CopyDone; or, from a walsender that is shutting down, CommandComplete
+                // ("COPY 0") without a CopyDone first (PostgreSQL's WalSndDone).
+                Some(b'c' | b'C') => return Err(ReplError::stream_ended(self.context())),
                 other => {
                     return Err(ReplError::protocol(
                         self.context(),
