@@ -40,3 +40,4 @@ pub use error::{Error, Result, SearchedPaths};
 pub use initdb::{NO_CACHE_ENV, SUPERUSER};
 pub use postmaster::Shutdown;
 pub use run_as::{DEFAULT_PG_USER, PG_USER_ENV};
+pub use spawn::spawn_tied;

@@ -38,8 +38,10 @@ fn spawner() -> io::Result<&'static mpsc::Sender<Request>> {
         .map_err(|e| io::Error::new(e.kind(), format!("start the spawner thread: {e}")))
 }
 
-/// Spawns `command` so that it receives `on_parent_death` when this process dies.
-pub(crate) fn spawn_tied(mut command: Command, on_parent_death: Signal) -> io::Result<Child> {
+/// Spawns `command` so that it receives `on_parent_death` when this process dies (forked from
+/// one long-lived thread, so the signal is tied to the process, not to the calling thread).
+/// The embedded cluster starts its postmaster this way; `pgkeel demo` its child processes.
+pub fn spawn_tied(mut command: Command, on_parent_death: Signal) -> io::Result<Child> {
     let parent = std::process::id();
     let signal = on_parent_death as libc::c_int;
     #[allow(unsafe_code)]

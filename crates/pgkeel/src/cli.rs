@@ -2,6 +2,7 @@
 
 use clap::{Parser, Subcommand};
 
+use crate::cmd::demo::DemoArgs;
 use crate::cmd::fault::FaultArgs;
 use crate::cmd::listen::ListenArgs;
 use crate::cmd::postgres::PostgresArgs;
@@ -33,6 +34,9 @@ pub(crate) struct Cli {
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
+    // The help text lives on DemoArgs, beside the command.
+    #[allow(missing_docs)]
+    Demo(DemoArgs),
     // The help text lives on PostgresArgs, beside the command.
     #[allow(missing_docs)]
     Postgres(PostgresArgs),

@@ -16,7 +16,8 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    logging::init(cli.log_format);
+    let quiet = matches!(&cli.command, cli::Command::Demo(args) if cmd::demo::is_conductor(args));
+    logging::init(cli.log_format, quiet);
     let threads = match &cli.command {
         cli::Command::Proxy(args) => Some(args.threads),
         _ => None,

@@ -1,6 +1,7 @@
 //! `pgkeel stream`: the WAL of chosen tables as JSON lines, delivered at least once to a
 //! sink, with the slot confirmed only after the sink holds the events; `status` and `drop`.
 
+mod ack_early;
 mod drop;
 mod metrics;
 mod status;
@@ -154,6 +155,11 @@ struct RunArgs {
     /// like pg_recvlogical --endpos; e.g. the output of SELECT pg_current_wal_lsn().
     #[arg(long, value_name = "LSN")]
     stop_at: Option<pgkeel_stream::Lsn>,
+
+    /// Test-only sabotage for `pgkeel demo --sabotage ack-early`: acknowledge batches before
+    /// the sink holds them. Loses events when the process dies; never use it otherwise.
+    #[arg(long, hide = true)]
+    unsafe_ack_before_write: bool,
 }
 
 pub(crate) async fn run(args: StreamArgs, shutdown: CancellationToken) -> anyhow::Result<ExitCode> {
@@ -193,8 +199,14 @@ async fn stream(args: RunArgs, shutdown: CancellationToken) -> anyhow::Result<Ex
     if let Some(addr) = args.metrics_listen {
         metrics::serve(addr, shutdown.clone()).await?;
     }
-    let sink = pgkeel_stream::sink_from_spec(&args.sink, shutdown.clone())
+    let mut sink = pgkeel_stream::sink_from_spec(&args.sink, shutdown.clone())
         .with_context(|| format!("--sink {}", args.sink))?;
+    if args.unsafe_ack_before_write {
+        tracing::warn!(
+            "--unsafe-ack-before-write: events can be lost, as the demo's sabotage shows"
+        );
+        sink = Box::new(ack_early::AckBeforeWriteSink::wrap(sink));
+    }
     tracing::info!(sink = %sink.describe(), %slot, %publication, "starting the stream");
     let progress = Arc::new(Progress::default());
     match pgkeel_stream::run(config, sink, Arc::clone(&progress), shutdown).await {
