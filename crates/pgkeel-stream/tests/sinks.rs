@@ -100,6 +100,46 @@ async fn file_sink_appends_whole_batches_that_are_there_after_deliver() {
     std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
 }
 
+#[tokio::test]
+async fn file_sink_cuts_off_a_torn_last_line_before_appending() {
+    let path = scratch_file("torn.jsonl");
+    let first = batch(0x1000, 2);
+    FileSink::open(&path)
+        .unwrap()
+        .deliver(&first)
+        .await
+        .unwrap();
+    // A process killed half-way through a write leaves a line without its newline.
+    let whole = std::fs::read(&path).unwrap();
+    let mut torn = whole.clone();
+    torn.extend_from_slice(br#"{"commit_lsn":"0/2000","ordi"#);
+    std::fs::write(&path, &torn).unwrap();
+
+    let second = batch(0x3000, 1);
+    FileSink::open(&path)
+        .unwrap()
+        .deliver(&second)
+        .await
+        .unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert_eq!(lines[2]["commit_lsn"], json!("0/3000"));
+    assert!(text.starts_with(std::str::from_utf8(&whole).unwrap()));
+
+    // A file of one torn line is emptied; a whole file is left alone.
+    std::fs::write(&path, b"{\"partial").unwrap();
+    FileSink::open(&path).unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), b"");
+    std::fs::write(&path, &whole).unwrap();
+    FileSink::open(&path).unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), whole);
+    std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+}
+
 #[test]
 fn file_sink_in_a_missing_directory_names_the_path() {
     let path = std::env::temp_dir().join("pgkeel-no-such-dir-for-sinks/events.jsonl");

@@ -22,7 +22,9 @@ pub struct FileSink {
 
 impl FileSink {
     /// Opens `path` for appending, creating it (and syncing its directory, so the new file
-    /// survives a crash) if it does not exist.
+    /// survives a crash) if it does not exist. A torn last line — a process killed in the
+    /// middle of a write, before the batch counted as delivered — is cut off, so the next
+    /// batch starts on a line of its own.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, SinkError> {
         let path = path.as_ref().to_path_buf();
         if path.as_os_str().is_empty() {
@@ -34,6 +36,7 @@ impl FileSink {
         let describe = || format!("file {}", path.display());
         let existed = path.exists();
         let file = OpenOptions::new()
+            .read(true)
             .append(true)
             .create(true)
             .open(&path)
@@ -48,6 +51,10 @@ impl FileSink {
             sync_directory(&path).map_err(|e| {
                 SinkError::io(describe(), "cannot sync the directory of the new file", &e)
             })?;
+        } else if let Some(cut) = cut_torn_line(&file)
+            .map_err(|e| SinkError::io(describe(), "cannot cut off a torn last line", &e))?
+        {
+            tracing::warn!(file = %path.display(), bytes = cut, "cut off a torn last line (a write interrupted before it was acknowledged)");
         }
         Ok(FileSink {
             path,
@@ -108,6 +115,34 @@ fn append(mut file: &File, data: &[u8]) -> Result<(), (&'static str, io::Error)>
         tracing::warn!(error = %e, "cannot cut a partly written batch off the file sink's file");
     }
     written
+}
+
+/// Truncates the file after its last newline when bytes follow it; returns how many were cut.
+fn cut_torn_line(file: &File) -> io::Result<Option<u64>> {
+    use std::os::unix::fs::FileExt;
+    let len = file.metadata()?.len();
+    let mut end = len;
+    let mut chunk = vec![0u8; 64 * 1024];
+    while end > 0 {
+        let start = end.saturating_sub(chunk.len() as u64);
+        let part = &mut chunk[..(end - start) as usize];
+        file.read_exact_at(part, start)?;
+        if let Some(newline) = memchr_last(part) {
+            end = start + newline as u64 + 1;
+            break;
+        }
+        end = start;
+    }
+    if end == len {
+        return Ok(None);
+    }
+    file.set_len(end)?;
+    file.sync_data()?;
+    Ok(Some(len - end))
+}
+
+fn memchr_last(bytes: &[u8]) -> Option<usize> {
+    bytes.iter().rposition(|&b| b == b'\n')
 }
 
 /// Syncs the directory holding `path`, making a newly created file's entry durable.

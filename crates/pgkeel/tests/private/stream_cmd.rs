@@ -40,8 +40,8 @@ fn stream_command(url: &str, file: &Path, log: &Path) -> tokio::process::Command
     cmd
 }
 
-/// Every (commit_lsn, ordinal, id) line of the file, in file order (a torn last line after
-/// kill -9 is skipped; the restart appends after it).
+/// Every (commit_lsn, ordinal, id) line of the file, in file order (a line torn by kill -9
+/// is cut off by the restarted sink before it appends).
 fn read_events(file: &Path) -> Vec<(String, u64, i64)> {
     let text = std::fs::read_to_string(file).unwrap_or_default();
     text.lines()
