@@ -1,5 +1,6 @@
 //! Tests that run the binary against a server of their own (they stop, kill or fault it).
 
+mod demo_cmd;
 mod listen_cmd;
 mod postgres_cmd;
 mod proxy_cmd;

@@ -91,6 +91,14 @@ pub(super) async fn run(options: Options, shutdown: CancellationToken) -> anyhow
     })
 }
 
+/// What the run produced before the referee counts.
+struct Finished {
+    records: Vec<FaultRecord>,
+    caches: Caches,
+    workload: Workload,
+    unexpected_exits: u32,
+}
+
 /// Everything between the system's start and its close. `None` when interrupted.
 async fn run_on(
     system: &System,
@@ -159,7 +167,7 @@ async fn run_on(
         cache_b.pool.clone(),
     ];
 
-    let result: anyhow::Result<Option<(Vec<FaultRecord>, Caches, Workload, u32)>> = async {
+    let result: anyhow::Result<Option<Finished>> = async {
         let started = tokio::select! {
             ready = wait_started(system, &mut stream, &mut workers, &pools, &cache_a, &cache_b) => ready,
             _ = shutdown.cancelled() => return Ok(None),
@@ -202,7 +210,12 @@ async fn run_on(
             succeeded: stats.succeeded.load(Ordering::Relaxed),
             failed: stats.failed.load(Ordering::Relaxed),
         };
-        Ok(Some((records, drained, workload, unexpected)))
+        Ok(Some(Finished {
+            records,
+            caches: drained,
+            workload,
+            unexpected_exits: unexpected,
+        }))
     }
     .await;
 
@@ -217,13 +230,19 @@ async fn run_on(
     }
     stopping.finish(progress, "stream and workers stopped");
 
-    let Some((records, drained, workload, unexpected_exits)) = result? else {
+    let Some(Finished {
+        records,
+        caches: drained,
+        workload,
+        unexpected_exits,
+    }) = result?
+    else {
         return Ok(None);
     };
     let client = setup::connect_direct(&system.direct_url()).await?;
     let committed = referee::ledger(&client).await?;
-    let (seen, events) = referee::read_events(&system.events_path())?;
-    let changes = referee::compare(&committed, &seen, events);
+    let delivered = referee::read_events(&system.events_path())?;
+    let changes = referee::compare(&committed, &delivered);
     let jobs = referee::jobs(&client).await?;
     let recovery = report::recovery(&records);
     let invariants = report::invariants(
@@ -404,10 +423,13 @@ async fn drain(
     let mut caches = None;
     let mut last_growth = (0u64, Instant::now());
     loop {
-        let (seen, events) = referee::read_events(&system.events_path())?;
-        let missing = committed.iter().filter(|c| !seen.contains_key(c)).count() as u64;
-        if events != last_growth.0 {
-            last_growth = (events, Instant::now());
+        let delivered = referee::read_events(&system.events_path())?;
+        let missing = committed
+            .iter()
+            .filter(|c| !delivered.seen.contains_key(c))
+            .count() as u64;
+        if delivered.lines != last_growth.0 {
+            last_growth = (delivered.lines, Instant::now());
         }
         let confirmed = setup::scalar(
             &client,

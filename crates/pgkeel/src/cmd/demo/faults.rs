@@ -172,7 +172,8 @@ async fn hold(duration: Duration, stop: &CancellationToken) {
 /// run at once, each in its own task.
 async fn pools_ready(pools: &[Pool]) -> Option<Instant> {
     let mut probes = tokio::task::JoinSet::new();
-    for pool in pools.iter().cloned() {
+    for pool in pools {
+        let pool = pool.clone();
         probes.spawn(async move {
             pool.run_idempotent(Wait::UpTo(RECOVERY_LIMIT), |conn| async move {
                 conn.simple_query("SELECT 1").await.map(|_| ())

@@ -44,8 +44,19 @@ pub(super) struct Jobs {
     pub(super) quarantined: u64,
 }
 
+/// An order change: (order id, version).
+pub(super) type Change = (i64, i64);
+
+/// What the stream's file holds.
+pub(super) struct Delivered {
+    /// How often each order change is in the file.
+    pub(super) seen: HashMap<Change, u64>,
+    /// Lines in the file.
+    pub(super) lines: u64,
+}
+
 /// Reads the stream's file: the (order, version) of every insert and update of orders.
-pub(super) fn read_events(path: &Path) -> anyhow::Result<(HashMap<(i64, i64), u64>, u64)> {
+pub(super) fn read_events(path: &Path) -> anyhow::Result<Delivered> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
@@ -65,7 +76,7 @@ pub(super) fn read_events(path: &Path) -> anyhow::Result<(HashMap<(i64, i64), u6
             *seen.entry((id, version)).or_insert(0) += 1;
         }
     }
-    Ok((seen, lines))
+    Ok(Delivered { seen, lines })
 }
 
 fn number(value: &serde_json::Value) -> Option<i64> {
@@ -75,7 +86,7 @@ fn number(value: &serde_json::Value) -> Option<i64> {
 }
 
 /// The committed order changes.
-pub(super) async fn ledger(client: &tokio_postgres::Client) -> anyhow::Result<HashSet<(i64, i64)>> {
+pub(super) async fn ledger(client: &tokio_postgres::Client) -> anyhow::Result<HashSet<Change>> {
     let rows = client
         .query("SELECT order_id, version::int8 FROM demo_ledger", &[])
         .await
@@ -84,11 +95,8 @@ pub(super) async fn ledger(client: &tokio_postgres::Client) -> anyhow::Result<Ha
 }
 
 /// Compares the ledger with the file.
-pub(super) fn compare(
-    committed: &HashSet<(i64, i64)>,
-    seen: &HashMap<(i64, i64), u64>,
-    events: u64,
-) -> Changes {
+pub(super) fn compare(committed: &HashSet<Change>, delivered: &Delivered) -> Changes {
+    let (seen, events) = (&delivered.seen, delivered.lines);
     let delivered = committed.iter().filter(|c| seen.contains_key(c)).count() as u64;
     Changes {
         committed: committed.len() as u64,

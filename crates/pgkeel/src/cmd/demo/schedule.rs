@@ -7,8 +7,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 /// A kind of fault the demo injects.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) enum FaultKind {
     /// Every connection through the proxy closed at once.
     ProxyKill,
@@ -26,6 +25,12 @@ pub(crate) enum FaultKind {
     WorkerKill,
     /// The stream process killed with SIGKILL, restarted.
     StreamKill,
+}
+
+impl Serialize for FaultKind {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
 }
 
 impl FaultKind {

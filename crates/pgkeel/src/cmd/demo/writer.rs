@@ -61,7 +61,7 @@ pub(super) async fn run(
                 let id = 1 + (step.wrapping_mul(2_654_435_761) % highest_order as u64) as i64;
                 update_order(&pool, id, step).await.is_ok()
             }
-            7 | 8 | 4..=6 => {
+            4..=8 => {
                 jobs += 1;
                 enqueue_job(&pool, &queue, jobs).await.is_ok()
             }
