@@ -56,8 +56,10 @@ pub(super) async fn run(options: Options, shutdown: CancellationToken) -> anyhow
     let outcome = run_on(&system, &options, &plan, &progress, &shutdown).await;
     let kept = system.keep().then(|| {
         format!(
-            "{} (changes.jsonl, logs); cluster data in {}",
+            "{} (changes.jsonl, logs); cluster data in {} (look inside with \
+             `pgkeel postgres --data-dir {}`)",
             system.run_dir().display(),
+            system.cluster.data_dir().display(),
             system.cluster.data_dir().display()
         )
     });

@@ -59,7 +59,7 @@ use crate::args::parse_duration;
         allowed and counted, losses are not), every enqueued job executed exactly once in \
         effect, both caches at the database's version, and recovery time per fault kind. \
         Exit code 0 only when every invariant held, 1 otherwise.\n\n\
-        Takes about --duration plus 15 s. Ctrl-C stops it and cleans up; a second Ctrl-C \
+        Takes --duration plus a few seconds (start, drain). Ctrl-C stops it and cleans up; a second Ctrl-C \
         exits at once (the cluster and child processes still die with it).",
     after_help = "Examples:\n  \
         pgkeel demo                          # 60 s, seed 1\n  \
