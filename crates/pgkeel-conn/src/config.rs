@@ -32,7 +32,8 @@ pub struct PoolConfig {
     /// Retry delays while recovering.
     pub backoff: Backoff,
     /// While the server refuses connections, check this often whether it listens again, so
-    /// recovery starts as soon as it does (`None` waits for the backoff only).
+    /// recovery starts as soon as it does; while a pooler or proxy in front of it says the
+    /// server is down, retry the connection this often (`None` waits for the backoff only).
     pub fast_probe: Option<Duration>,
     /// Longest a reconnect hook may run before the attempt counts as failed.
     pub hook_timeout: Duration,

@@ -116,6 +116,12 @@ impl Error {
         matches!(self.kind(), Kind::Connect { source, .. } if source.is_refused())
     }
 
+    /// Something in front of the server (a pooler, a proxy, a load balancer) accepted the
+    /// connection but the server behind it is down: retry at the fast-probe cadence.
+    pub(crate) fn is_upstream_unavailable(&self) -> bool {
+        matches!(self.kind(), Kind::Connect { source, .. } if source.is_upstream_unavailable())
+    }
+
     /// The class of this error (see [`ErrorClass`]).
     pub fn class(&self) -> ErrorClass {
         match self.kind() {

@@ -118,6 +118,16 @@ pub(crate) async fn supervise(shared: Arc<Shared>, mut signals: mpsc::UnboundedR
                     } else {
                         starting_attempt = 0;
                     }
+                    // An intermediary that answers for a stopped server answers at once:
+                    // asking it again at the fast-probe cadence is the protocol-level probe
+                    // (a bare TCP connect would always succeed there).
+                    if let Some(every) = shared
+                        .config
+                        .fast_probe
+                        .filter(|_| error.is_upstream_unavailable())
+                    {
+                        delay = delay.min(every);
+                    }
                     let next_retry_at = Some(Instant::now() + delay);
                     let last_error = error.to_string();
                     tracing::warn!(

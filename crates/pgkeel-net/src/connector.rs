@@ -74,6 +74,40 @@ impl ConnectError {
         self.postgres_error().and_then(tokio_postgres::Error::code)
     }
 
+    /// True when something accepted the connection but could not give a session because what
+    /// is behind it is down: a pooler or proxy in front of a stopped server. Such an
+    /// intermediary answers at once, so retrying soon costs little and notices the server's
+    /// return as fast as a direct connection would. Recognised: SQLSTATE 08006 or 08001 at
+    /// startup (pgkeel proxy and others), pgbouncer's `server login has been failing`
+    /// (08P01), and the connection closed before the startup finished (HAProxy in TCP mode
+    /// with no server up).
+    pub fn is_upstream_unavailable(&self) -> bool {
+        let Some(error) = self.postgres_error() else {
+            return false;
+        };
+        if let Some(db) = error.as_db_error() {
+            return match db.code().code() {
+                "08006" | "08001" => true,
+                "08P01" => db.message().contains("server login has been failing"),
+                _ => false,
+            };
+        }
+        if error.is_closed() {
+            return true;
+        }
+        let mut source = std::error::Error::source(error);
+        while let Some(e) = source {
+            if let Some(io) = e.downcast_ref::<std::io::Error>() {
+                return matches!(
+                    io.kind(),
+                    std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset
+                );
+            }
+            source = e.source();
+        }
+        false
+    }
+
     /// True when nothing listens at the address (connection refused, no socket file): the
     /// fast probe can tell when something does again.
     pub fn is_refused(&self) -> bool {

@@ -13,11 +13,13 @@ use crate::error::{Error, Kind};
 pub(super) enum Failure {
     /// Try again after the backoff. `refused`: nothing listens at the address (the fast probe
     /// can tell when something does again). `starting`: the server listens but is starting up
-    /// (57P03), so try again within milliseconds.
+    /// (57P03), so try again within milliseconds. `upstream_down`: a pooler or proxy in front
+    /// of the server answered for it (try again at the fast-probe cadence).
     Retry {
         cause: String,
         refused: bool,
         starting: bool,
+        upstream_down: bool,
     },
     /// Retrying cannot help.
     Fatal(Error),
@@ -33,6 +35,7 @@ pub(super) async fn connect(
         Err(failed) => failed,
     };
     let refused = failed.is_refused();
+    let upstream_down = failed.is_upstream_unavailable();
     let error = match failed.into_postgres_error() {
         Ok(error) => error,
         Err(timed_out) => {
@@ -41,6 +44,7 @@ pub(super) async fn connect(
                 cause: Error::new(Kind::ConnectTimeout(after)).to_string(),
                 refused: false,
                 starting: false,
+                upstream_down: false,
             });
         }
     };
@@ -48,6 +52,7 @@ pub(super) async fn connect(
         ErrorClass::Transient | ErrorClass::Discard | ErrorClass::FlushPool => {
             Err(Failure::Retry {
                 refused,
+                upstream_down,
                 starting: error.code()
                     == Some(&tokio_postgres::error::SqlState::CANNOT_CONNECT_NOW),
                 cause: describe_postgres(&error),

@@ -99,7 +99,7 @@ async fn supervise(ctx: &mut Ctx) -> Option<Error> {
             connected = connect::connect(&ctx.database, &ctx.config.classifier) => connected,
         };
         // Why this round failed, for the retry's log line (`None`: the loss was logged).
-        let (cause, refused, starting) = match connected {
+        let (cause, refused, starting, upstream_down) = match connected {
             Ok((client, connection)) => match session::run(ctx, client, connection).await {
                 End::Stopped => return None,
                 End::Fatal(error) => {
@@ -117,12 +117,12 @@ async fn supervise(ctx: &mut Ctx) -> Option<Error> {
                         cause = %cause,
                         "listener connection lost; notifications may be missed until it listens again"
                     );
-                    (None, false, false)
+                    (None, false, false, false)
                 }
                 End::Lost {
                     cause,
                     listened: false,
-                } => (Some(cause), false, false),
+                } => (Some(cause), false, false, false),
             },
             Err(Failure::Fatal(error)) => {
                 tracing::error!(listener = %name, error = %error, "listener gives up");
@@ -132,7 +132,8 @@ async fn supervise(ctx: &mut Ctx) -> Option<Error> {
                 cause,
                 refused,
                 starting,
-            }) => (Some(cause), refused, starting),
+                upstream_down,
+            }) => (Some(cause), refused, starting, upstream_down),
         };
         attempt = attempt.saturating_add(1);
         let mut delay = ctx.config.backoff.delay(attempt, jitter.next());
@@ -141,6 +142,11 @@ async fn supervise(ctx: &mut Ctx) -> Option<Error> {
             delay = delay.min(starting_up_delay(starting_attempt));
         } else {
             starting_attempt = 0;
+        }
+        // A pooler or proxy answering for a stopped server answers at once: ask it again at
+        // the fast-probe cadence (a bare TCP probe would always succeed there).
+        if let Some(every) = ctx.config.fast_probe.filter(|_| upstream_down) {
+            delay = delay.min(every);
         }
         let probing = refused && ctx.config.fast_probe.is_some();
         let delay_ms = delay.as_millis() as u64;

@@ -125,3 +125,38 @@ async fn many_requests_during_an_outage_make_one_recovery() {
     assert_eq!(stats.recoveries, 1, "{stats:?}");
     assert_eq!(stats.losses, 1, "{stats:?}");
 }
+
+/// Behind a proxy (or pooler, or load balancer) that accepts while the server is down, every
+/// attempt reaches the intermediary and gets its error at once. The pool then retries at the
+/// fast-probe cadence instead of backing off for seconds, and is ready as soon as the server is.
+#[tokio::test]
+async fn behind_a_proxy_a_stopped_server_is_retried_at_the_fast_probe_cadence() {
+    let cluster = private_cluster().start().unwrap();
+    let proxy = pgkeel_testkit::proxy_to(cluster.port()).await;
+    let url = format!(
+        "postgres://{}@127.0.0.1:{}/postgres",
+        cluster.user(),
+        proxy.port().unwrap()
+    );
+    let mut config = pool_config(&url);
+    // The product's backoff (the test kit's is shorter): 50 ms doubling to 2 s.
+    config.backoff = pgkeel_conn::Backoff::default();
+    let fast = config.fast_probe.unwrap();
+    let backoff = config.backoff;
+    let pool = Pool::start(config).unwrap();
+    pool.ready(LIVENESS).await.unwrap();
+    cluster.stop().unwrap();
+    // Seven failed attempts: plain backoff would wait 50 ms · 2^6 > its 2 s cap by now.
+    let health = until_health(&pool, "seven failed attempts", |h| h.attempt() >= 7).await;
+    assert!(backoff.delay(7, 0.0) > fast * 10, "{backoff:?}");
+    let next = health.next_retry_in_ms().unwrap();
+    assert!(
+        next <= fast.as_millis() as u64,
+        "next retry in {next} ms: {health:?}"
+    );
+    let error = health.last_error().unwrap();
+    assert!(error.contains("08006"), "{error}");
+    cluster.start().unwrap();
+    let health = until_health(&pool, "ready", |h| h.is_ready()).await;
+    assert_eq!(health.epoch(), Some(2));
+}
