@@ -423,14 +423,23 @@ async fn main() -> Result<(), BoxError> {
         );
         let noticed = [pgkeel_noticed, serve_noticed, naive_noticed, fixed_noticed];
         let mut proxied_rx = proxied_pool.subscribe();
+        // (The watch's borrow is dropped at once: holding it would block the pool's writer.)
         let proxied_noticed = tokio::join!(
-            tokio::time::timeout(STEP_LIMIT, proxied_rx.wait_for(|h| !h.is_ready())),
-            tokio::time::timeout(
-                STEP_LIMIT,
-                serve::poll_until(proxied_admin, Duration::from_millis(5), |s| s != Some(200)),
-            ),
+            async {
+                tokio::time::timeout(STEP_LIMIT, proxied_rx.wait_for(|h| !h.is_ready()))
+                    .await
+                    .is_ok_and(|r| r.is_ok())
+            },
+            async {
+                tokio::time::timeout(
+                    STEP_LIMIT,
+                    serve::poll_until(proxied_admin, Duration::from_millis(5), |s| s != Some(200)),
+                )
+                .await
+                .is_ok()
+            },
         );
-        if proxied_noticed.0.is_err() || proxied_noticed.1.is_err() {
+        if !proxied_noticed.0 || !proxied_noticed.1 {
             return Err(
                 format!("outage {index}: an observer behind the proxy did not notice").into(),
             );
