@@ -91,6 +91,12 @@ impl Error {
         !self.is_fatal()
     }
 
+    /// The server (or the pooler or proxy in front of it) says it is briefly unable to
+    /// start a session: see [`crate::repl::ReplError::is_upstream_unavailable`].
+    pub(crate) fn is_upstream_unavailable(&self) -> bool {
+        matches!(&*self.0, Kind::Replication(e) if e.is_upstream_unavailable())
+    }
+
     /// The stream was asked to stop (not a failure).
     pub fn is_stopped(&self) -> bool {
         matches!(&*self.0, Kind::Stopped)

@@ -638,6 +638,29 @@ mod private {
         );
     }
 
+    /// Behind a proxy that accepts while the server is down, the answer (FATAL 08006) says
+    /// "ask again soon"; straight to the stopped server, the connection is refused instead.
+    #[tokio::test]
+    async fn a_proxy_answering_for_a_stopped_server_is_an_upstream_outage() {
+        let cluster = private_cluster().start().unwrap();
+        let proxy = pgkeel_testkit::proxy_to(cluster.port()).await;
+        let proxied = format!(
+            "postgres://{}@127.0.0.1:{}/postgres",
+            cluster.user(),
+            proxy.port().unwrap()
+        );
+        connect(&proxied).await.close().await;
+        cluster.stop().unwrap();
+        let err = connect_err(&proxied).await;
+        assert_eq!(err.code(), Some("08006"), "{err}");
+        assert!(err.is_upstream_unavailable() && err.is_transient(), "{err}");
+        let direct = connect_err(&cluster.url()).await;
+        assert!(
+            !direct.is_upstream_unavailable() && direct.is_transient(),
+            "{direct}"
+        );
+    }
+
     #[tokio::test]
     async fn scram_sha_256_password() {
         password_method("scram-sha-256").await;

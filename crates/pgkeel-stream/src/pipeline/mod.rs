@@ -210,7 +210,12 @@ async fn reconnect_loop(
             return Err(error);
         }
         attempt += 1;
-        let delay = config.backoff.delay(attempt, jitter.next());
+        let mut delay = config.backoff.delay(attempt, jitter.next());
+        if error.is_upstream_unavailable() {
+            // A pooler or proxy in front of a stopped server (or a server starting up)
+            // answers at once: asking again soon is the probe for the server's return.
+            delay = delay.min(config.backoff.base);
+        }
         shared.progress.reconnected();
         counter!(telemetry::RECONNECTS).increment(1);
         tracing::warn!(%error, attempt, retry_in_ms = delay.as_millis() as u64, "replication connection lost; reconnecting");

@@ -180,6 +180,18 @@ impl ReplError {
         }
     }
 
+    /// At connection start, the answer of something in front of the server (pgkeel proxy,
+    /// pgbouncer) that says the server is down — 08006/08001, pgbouncer's 08P01 "server
+    /// login has been failing" — or the server still starting (57P03): worth asking again
+    /// within milliseconds rather than after the backoff.
+    pub fn is_upstream_unavailable(&self) -> bool {
+        self.db_error().is_some_and(|db| match db.code() {
+            "08006" | "08001" | "57P03" => true,
+            "08P01" => db.message().contains("server login has been failing"),
+            _ => false,
+        })
+    }
+
     /// Retrying cannot help until someone changes something: bad settings or password, no
     /// such database or slot, an invalidated slot, missing privileges, unsupported features.
     pub fn is_fatal(&self) -> bool {
