@@ -21,6 +21,7 @@ mod database;
 mod env;
 mod error;
 mod listener;
+mod local_http;
 mod socket;
 
 pub use address::{Address, DEFAULT_PORT};
@@ -28,4 +29,7 @@ pub use connector::{ConnectError, PgConnection, describe_postgres};
 pub use database::{DEFAULT_APPLICATION_NAME, DEFAULT_CONNECT_TIMEOUT, Database};
 pub use error::Error;
 pub use listener::Listener;
+pub use local_http::check_local_request;
+#[cfg(feature = "axum")]
+pub use local_http::local_only;
 pub use socket::{ReadHalf, Socket, WriteHalf};

@@ -46,7 +46,10 @@ pub(crate) async fn serve(
     let local = listener
         .local_addr()
         .map_err(|e| ProxyError::io("read the control API address", e))?;
-    let app = router(shared);
+    let app = router(shared).layer(axum::middleware::from_fn_with_state(
+        local,
+        pgkeel_net::local_only,
+    ));
     tasks.spawn(async move {
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(async move { shutdown.cancelled().await })

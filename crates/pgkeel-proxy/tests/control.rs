@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::common::{LIVENESS, Setup, connect, http, simple_scalar};
+use crate::common::{LIVENESS, Setup, connect, http, http_with, simple_scalar};
 
 async fn setup() -> (Setup, std::net::SocketAddr) {
     let s = Setup::with(|mut c| {
@@ -159,4 +159,51 @@ async fn recording_in_both_formats_and_metrics() {
         body.contains("pgkeel_proxy_messages_total{from=\"client\"}"),
         "{body}"
     );
+}
+
+/// DNS rebinding and web pages: a request whose Host or Origin is not this server is refused
+/// with 403 and changes nothing; the same request from a local tool is served.
+#[tokio::test]
+async fn foreign_hosts_and_web_origins_are_refused() {
+    let (_s, api) = setup().await;
+    let rule = r#"conn.onQuery(query="^COMMIT").kill()"#;
+    let (status, body) =
+        http_with(api, "PUT", "/rules", &[("Host", "evil.example:7432")], rule).await;
+    assert_eq!(status, 403, "{body}");
+    let error: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(
+        error["error"].as_str().unwrap().contains("DNS-rebinding"),
+        "{body}"
+    );
+    let (status, body) = http_with(
+        api,
+        "PUT",
+        "/rules",
+        &[("Origin", "http://evil.example")],
+        rule,
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = http_with(api, "GET", "/recording", &[("Origin", "null")], "").await;
+    assert_eq!(status, 403, "{body}");
+    let (_, rules) = http(api, "GET", "/rules", "").await;
+    assert!(
+        !rules.contains("COMMIT"),
+        "a refused request changed the rules: {rules}"
+    );
+
+    let port = api.port();
+    let (status, body) = http_with(
+        api,
+        "PUT",
+        "/rules",
+        &[("Host", &format!("localhost:{port}"))],
+        rule,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let own = format!("http://127.0.0.1:{port}");
+    let (status, body) = http_with(api, "GET", "/rules", &[("Origin", &own)], "").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("COMMIT"), "{body}");
 }

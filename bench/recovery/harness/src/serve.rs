@@ -78,7 +78,10 @@ pub(crate) async fn ready(admin: SocketAddr) -> Poll {
         let mut stream = TcpStream::connect(admin).await?;
         stream.set_nodelay(true)?;
         stream
-            .write_all(b"GET /ready HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
+            .write_all(
+                format!("GET /ready HTTP/1.1\r\nHost: {admin}\r\nConnection: close\r\n\r\n")
+                    .as_bytes(),
+            )
             .await?;
         let mut response = Vec::with_capacity(512);
         stream.read_to_end(&mut response).await?;

@@ -58,7 +58,8 @@ impl RunningProxy {
         let mut stream = std::net::TcpStream::connect(&self.control).unwrap();
         write!(
             stream,
-            "PUT /rules HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{rules}",
+            "PUT /rules HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{rules}",
+            self.control,
             rules.len()
         )
         .unwrap();

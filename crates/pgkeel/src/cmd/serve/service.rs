@@ -70,6 +70,10 @@ pub(crate) async fn run(options: Options, shutdown: CancellationToken) -> anyhow
         app: Arc::clone(&app),
         pool: pool.clone(),
     });
+    let router = router.layer(axum::middleware::from_fn_with_state(
+        admin_addr,
+        pgkeel_net::local_only,
+    ));
     let stop = shutdown.clone();
     tokio::spawn(async move {
         let served = axum::serve(listener, router)

@@ -16,14 +16,22 @@ pub(crate) async fn serve(addr: SocketAddr, shutdown: CancellationToken) -> anyh
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on --metrics-listen {addr}"))?;
+    let local = listener
+        .local_addr()
+        .context("cannot read the metrics address")?;
     let upkeep = handle.clone();
-    let app = axum::Router::new().route(
-        "/metrics",
-        get(move || {
-            let handle = handle.clone();
-            async move { handle.render() }
-        }),
-    );
+    let app = axum::Router::new()
+        .route(
+            "/metrics",
+            get(move || {
+                let handle = handle.clone();
+                async move { handle.render() }
+            }),
+        )
+        .layer(axum::middleware::from_fn_with_state(
+            local,
+            pgkeel_net::local_only,
+        ));
     tokio::spawn(async move {
         loop {
             tokio::time::sleep(Duration::from_secs(5)).await;
