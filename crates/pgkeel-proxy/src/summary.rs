@@ -1,22 +1,40 @@
 //! A short human summary of a message for the recording: query text, command tag, SQLSTATE
-//! and message, transaction status, startup parameters, ...
+//! and message, transaction status, startup parameters, ... Password literals in SQL
+//! (`ALTER ROLE … PASSWORD '…'`, `CREATE USER MAPPING … OPTIONS (password '…')`) are replaced
+//! by `'***'`: recordings are dumped and shared, PostgreSQL's own log does not hide them.
 
 use pgkeel_wire::{FrameRef, MessageType};
 
 /// Summaries longer than this are cut (with `…`).
 const MAX_SUMMARY: usize = 1024;
 
+/// `PASSWORD '…'` (any case, `E'…'` too, `''` inside) → `PASSWORD '***'`.
+fn redact_passwords(sql: &str) -> String {
+    static PASSWORD: std::sync::LazyLock<Option<regex::Regex>> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"(?i)\b(password)(\s*=?\s*)(?:e'(?:[^'\\]|\\.|'')*'|'(?:[^']|'')*')")
+            .ok()
+    });
+    match PASSWORD.as_ref() {
+        Some(re) if re.is_match(sql) => re.replace_all(sql, "$1$2'***'").into_owned(),
+        _ => sql.to_owned(),
+    }
+}
+
 /// The summary of `frame` of type `ty` (empty for messages with nothing to say).
 pub(crate) fn summarize(frame: &FrameRef<'_>, ty: MessageType) -> String {
     let text = match ty {
-        MessageType::Query => frame.query().and_then(|q| q.text()).map(lossy).ok(),
+        MessageType::Query => frame
+            .query()
+            .and_then(|q| q.text())
+            .map(|q| redact_passwords(&lossy(q)))
+            .ok(),
         MessageType::Parse => frame.parse().ok().and_then(|p| {
             let name = p.statement().ok()?;
-            let query = p.query().ok()?;
+            let query = redact_passwords(&lossy(p.query().ok()?));
             Some(if name.is_empty() {
-                lossy(query)
+                query
             } else {
-                format!("{}: {}", lossy(name), lossy(query))
+                format!("{}: {query}", lossy(name))
             })
         }),
         MessageType::Bind => frame.bind().ok().and_then(|b| {
@@ -116,4 +134,36 @@ pub(crate) fn summarize(frame: &FrameRef<'_>, ty: MessageType) -> String {
 
 fn lossy(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_passwords;
+
+    #[test]
+    fn password_literals_are_hidden_and_the_rest_kept() {
+        let cases = [
+            (
+                "ALTER ROLE app PASSWORD 's3cret'",
+                "ALTER ROLE app PASSWORD '***'",
+            ),
+            (
+                "create user bob with encrypted password 'it''s'",
+                "create user bob with encrypted password '***'",
+            ),
+            (
+                "CREATE USER MAPPING FOR app SERVER s OPTIONS (user 'u', password 'p')",
+                "CREATE USER MAPPING FOR app SERVER s OPTIONS (user 'u', password '***')",
+            ),
+            (
+                "ALTER ROLE a PASSWORD E'x\\'y'",
+                "ALTER ROLE a PASSWORD '***'",
+            ),
+            ("SELECT 'password' AS word", "SELECT 'password' AS word"),
+            ("ALTER ROLE a PASSWORD NULL", "ALTER ROLE a PASSWORD NULL"),
+        ];
+        for (sql, want) in cases {
+            assert_eq!(redact_passwords(sql), want, "{sql}");
+        }
+    }
 }

@@ -207,3 +207,23 @@ async fn foreign_hosts_and_web_origins_are_refused() {
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("COMMIT"), "{body}");
 }
+
+/// A password set through the proxy never shows in the recording, in either format.
+#[tokio::test]
+async fn recorded_passwords_are_redacted() {
+    let (s, api) = setup().await;
+    let client = connect(&s.url()).await.unwrap();
+    let role = format!("redact_{}", std::process::id());
+    client
+        .batch_execute(&format!(
+            "CREATE ROLE {role} PASSWORD 'hunter2-secret'; DROP ROLE {role}"
+        ))
+        .await
+        .unwrap();
+    for format in ["jsonl", "citus"] {
+        let (status, body) = http(api, "GET", &format!("/recording?format={format}"), "").await;
+        assert_eq!(status, 200);
+        assert!(!body.contains("hunter2"), "{format}: {body}");
+        assert!(body.contains("PASSWORD '***'"), "{format}: {body}");
+    }
+}
