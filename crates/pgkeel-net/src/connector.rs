@@ -92,39 +92,32 @@ impl ConnectError {
                 _ => false,
             };
         }
-        if error.is_closed() {
-            return true;
-        }
-        let mut source = std::error::Error::source(error);
-        while let Some(e) = source {
-            if let Some(io) = e.downcast_ref::<std::io::Error>() {
-                return matches!(
-                    io.kind(),
-                    std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset
-                );
-            }
-            source = e.source();
-        }
-        false
+        error.is_closed()
+            || matches!(
+                self.io_error_kind(),
+                Some(std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset)
+            )
     }
 
     /// True when nothing listens at the address (connection refused, no socket file): the
     /// fast probe can tell when something does again.
     pub fn is_refused(&self) -> bool {
-        let Some(error) = self.postgres_error() else {
-            return false;
-        };
-        let mut source = std::error::Error::source(error);
+        matches!(
+            self.io_error_kind(),
+            Some(std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::NotFound)
+        )
+    }
+
+    /// The kind of the first I/O error among the causes, if any.
+    fn io_error_kind(&self) -> Option<std::io::ErrorKind> {
+        let mut source = std::error::Error::source(self.postgres_error()?);
         while let Some(e) = source {
             if let Some(io) = e.downcast_ref::<std::io::Error>() {
-                return matches!(
-                    io.kind(),
-                    std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::NotFound
-                );
+                return Some(io.kind());
             }
             source = e.source();
         }
-        false
+        None
     }
 }
 
