@@ -15,7 +15,8 @@ pub enum ErrorClass {
     /// Every pooled connection is suspect (e.g. 25006 read-only after a failover): discard all.
     FlushPool,
     /// Retrying cannot help (wrong password 28P01/28000, no such database 3D000, server too
-    /// old): stop and say why.
+    /// old, a TLS certificate refused or TLS missing under `sslmode=require`): stop and say
+    /// why.
     Fatal,
     /// An ordinary error of the statement (syntax, constraint, serialization failure, ...):
     /// the caller's business; the connection is fine.
@@ -45,6 +46,8 @@ impl Classifier {
     pub fn classify(&self, error: &tokio_postgres::Error) -> ErrorClass {
         match error.code() {
             Some(state) => self.classify_code(state.code()),
+            // A certificate refused or TLS missing under `require`: settings must change.
+            None if pgkeel_net::tls_failure(error).is_some() => ErrorClass::Fatal,
             None if error.is_closed() => ErrorClass::Transient,
             None if has_io_source(error) => ErrorClass::Transient,
             None if error.to_string().starts_with("timeout") => ErrorClass::Transient,

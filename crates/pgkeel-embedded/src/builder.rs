@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::binaries::PgBinaries;
 use crate::cluster::Cluster;
 use crate::error::{Error, Result};
+use crate::tls::TcpTls;
 
 /// A login role that must authenticate with SCRAM-SHA-256 over TCP.
 #[derive(Debug, Clone)]
@@ -37,6 +38,7 @@ pub struct ClusterBuilder {
     pub(crate) password_role: Option<PasswordRole>,
     pub(crate) auth_method: Option<String>,
     pub(crate) run_as_user: Option<String>,
+    pub(crate) tls: Option<TcpTls>,
     pub(crate) keep: bool,
     pub(crate) initdb_cache: bool,
     pub(crate) start_timeout: Duration,
@@ -56,6 +58,7 @@ impl Default for ClusterBuilder {
             password_role: None,
             auth_method: None,
             run_as_user: None,
+            tls: None,
             keep: false,
             initdb_cache: true,
             start_timeout: Duration::from_secs(60),
@@ -159,6 +162,14 @@ impl ClusterBuilder {
         self
     }
 
+    /// Turns TLS on (`ssl = on`) with a CA and certificates generated for this cluster (see
+    /// [`crate::Cluster::tls_files`]); `tcp` says whether TCP clients must use it and how they
+    /// log in.
+    pub fn tls(mut self, tcp: TcpTls) -> Self {
+        self.tls = Some(tcp);
+        self
+    }
+
     /// Creates the cluster and starts it; returns once it accepts connections.
     pub fn start(self) -> Result<Cluster> {
         self.validate()?;
@@ -184,10 +195,17 @@ impl ClusterBuilder {
                     "the value of `{name}` contains a NUL byte"
                 )));
             }
-            if matches!(
-                name.as_str(),
-                "port" | "unix_socket_directories" | "hba_file" | "data_directory"
-            ) {
+            let managed_tls = self.tls.is_some()
+                && matches!(
+                    name.as_str(),
+                    "ssl" | "ssl_cert_file" | "ssl_key_file" | "ssl_ca_file"
+                );
+            if managed_tls
+                || matches!(
+                    name.as_str(),
+                    "port" | "unix_socket_directories" | "hba_file" | "data_directory"
+                )
+            {
                 return Err(Error::InvalidConfig(format!(
                     "`{name}` is managed by pgkeel-embedded; use the builder's options instead"
                 )));

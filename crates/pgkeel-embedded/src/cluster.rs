@@ -18,6 +18,7 @@ use crate::initdb::{self, SUPERUSER};
 use crate::log_tail::log_tail;
 use crate::postmaster::{Postmaster, Shutdown};
 use crate::run_as::RunAs;
+use crate::tls::{self, TlsFiles};
 use crate::{hba, run_dir, url};
 
 /// The address every cluster listens on.
@@ -38,6 +39,7 @@ pub struct Cluster {
     port: u16,
     server_args: Vec<OsString>,
     password_role: Option<PasswordRole>,
+    tls: Option<TlsFiles>,
     start_timeout: Duration,
     stop_timeout: Duration,
     state: Mutex<State>,
@@ -86,8 +88,24 @@ impl Cluster {
 
         tracing::debug!(elapsed = ?begun.elapsed(), "data directory ready");
         let hba_path = run_dir.join("pg_hba.conf");
-        hba::write(&hba_path, &tcp_method)?;
+        hba::write(&hba_path, &tcp_method, b.tls)?;
         let mut settings = b.settings;
+        let tls = match b.tls {
+            Some(_) => {
+                let files = tls::generate(
+                    &run_dir.join("tls"),
+                    &run_as,
+                    b.password_role
+                        .as_ref()
+                        .map_or(SUPERUSER, |r| r.name.as_str()),
+                )?;
+                for (name, value) in files.settings() {
+                    settings.insert(name.to_owned(), value);
+                }
+                Some(files)
+            }
+            None => None,
+        };
         if b.password_role.is_some() {
             let encryption = if tcp_method == "md5" {
                 "md5"
@@ -145,6 +163,7 @@ impl Cluster {
             port,
             server_args,
             password_role: b.password_role,
+            tls,
             start_timeout: b.start_timeout,
             stop_timeout: b.stop_timeout,
             state: Mutex::new(State {
@@ -175,6 +194,14 @@ impl Cluster {
     }
 
     // ---- addresses -------------------------------------------------------------------------
+
+    /// The CA, server and client certificate files when the cluster was built with
+    /// [`ClusterBuilder::tls`]: give `root_cert` as `sslrootcert` (or `PGSSLROOTCERT`) for
+    /// `sslmode=verify-full`; `client_cert`/`client_key` log in as the URL's role under
+    /// [`crate::TcpTls::ClientCertificate`].
+    pub fn tls_files(&self) -> Option<&TlsFiles> {
+        self.tls.as_ref()
+    }
 
     /// TCP URL of the `postgres` database, as the password role if one was configured, else
     /// as the superuser `postgres`.

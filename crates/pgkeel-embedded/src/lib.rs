@@ -30,6 +30,7 @@ mod procfs;
 mod run_as;
 mod run_dir;
 mod spawn;
+mod tls;
 mod url;
 
 pub use admin_sql::Row;
@@ -41,3 +42,4 @@ pub use initdb::{NO_CACHE_ENV, SUPERUSER};
 pub use postmaster::Shutdown;
 pub use run_as::{DEFAULT_PG_USER, PG_USER_ENV};
 pub use spawn::spawn_tied;
+pub use tls::{TcpTls, TlsFiles};

@@ -4,12 +4,13 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::tls::{PgTlsStream, TlsFailure, tls_failure};
 use tokio_postgres::error::SqlState;
-use tokio_postgres::tls::NoTlsStream;
 
 /// The connection half of a client: it must be polled (spawned) for the client to work, and
 /// it yields notifications to a listener.
-pub type PgConnection = tokio_postgres::Connection<tokio_postgres::Socket, NoTlsStream>;
+pub type PgConnection =
+    tokio_postgres::Connection<tokio_postgres::Socket, PgTlsStream<tokio_postgres::Socket>>;
 
 /// Connecting failed.
 #[derive(Debug)]
@@ -108,6 +109,12 @@ impl ConnectError {
         )
     }
 
+    /// The TLS failure retrying cannot fix (server certificate refused, no TLS under
+    /// `require`, client certificate refused), if that is why.
+    pub fn tls_failure(&self) -> Option<TlsFailure> {
+        tls_failure(self.postgres_error()?)
+    }
+
     /// The kind of the first I/O error among the causes, if any.
     fn io_error_kind(&self) -> Option<std::io::ErrorKind> {
         let mut source = std::error::Error::source(self.postgres_error()?);
@@ -130,12 +137,15 @@ impl fmt::Display for ConnectError {
                  that the server is reachable)",
                 self.target
             ),
-            Kind::Postgres(e) => write!(
-                f,
-                "cannot connect to {}: {}",
-                self.target,
-                describe_postgres(e)
-            ),
+            Kind::Postgres(e) => match tls_failure(e) {
+                Some(tls) => write!(f, "cannot connect to {} over TLS: {tls}", self.target),
+                None => write!(
+                    f,
+                    "cannot connect to {}: {}",
+                    self.target,
+                    describe_postgres(e)
+                ),
+            },
         }
     }
 }

@@ -1,19 +1,22 @@
 //! The connector: a [`Database`] is a connection string (libpq URL or `key=value` DSN) with the
 //! `PG*` environment filled in, and the one place pgkeel opens `tokio_postgres` connections,
-//! with the connect timeout, TCP keepalives and `application_name` applied the same way.
+//! with the connect timeout, TCP keepalives, `application_name` and TLS (libpq's `sslmode` and
+//! certificate settings, see [`crate::tls`]) applied the same way.
 
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
 use tokio_postgres::config::Host;
-use tokio_postgres::{Client, Config, NoTls};
+use tokio_postgres::config::SslMode as PgSslMode;
+use tokio_postgres::{Client, Config};
 
 use crate::address::{Address, DEFAULT_PORT};
 use crate::connector::{ConnectError, PgConnection};
 use crate::env;
 use crate::error::Error;
 use crate::socket::Socket;
+use crate::tls::{self, ClientTls, RustlsConnect, Settings, SslMode};
 
 /// The connect timeout when neither the connection string nor `PGCONNECT_TIMEOUT` sets one.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -34,6 +37,9 @@ pub struct Database {
     connect_timeout: Duration,
     connect_timeout_given: bool,
     application_name_given: bool,
+    tls: ClientTls,
+    /// Every address is a unix socket: TLS is never negotiated (the server offers none there).
+    only_unix: bool,
 }
 
 impl Database {
@@ -47,10 +53,11 @@ impl Database {
     /// [`Database::parse`] with the environment given as a function (for tests, or to ignore
     /// the process environment: `&|_| None`).
     pub fn parse_with_env(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, Error> {
-        let mut pg = if text.trim().is_empty() {
+        let split = tls::params::split(text)?;
+        let mut pg = if split.rest.trim().is_empty() {
             Config::new()
         } else {
-            Config::from_str(text).map_err(|e| {
+            Config::from_str(&split.rest).map_err(|e| {
                 Error::config(format!(
                     "the database URL does not parse ({e}); expected \
                      postgres://user:password@host:port/dbname or \
@@ -59,15 +66,28 @@ impl Database {
             })?
         };
         let env_timeout = env::apply(&mut pg, env)?;
-        Self::from_config_with_timeout(pg, env_timeout)
+        let tls = ClientTls::new(Settings::resolve(&split.tls, env)?)?;
+        Self::from_config_with_timeout(pg, env_timeout, tls)
     }
 
-    /// Takes a `tokio_postgres::Config` as it is (no environment).
+    /// Takes a `tokio_postgres::Config` as it is (no environment; its `sslmode`, without
+    /// certificate checks).
     pub fn from_config(pg: Config) -> Result<Self, Error> {
-        Self::from_config_with_timeout(pg, None)
+        let mode = match pg.get_ssl_mode() {
+            PgSslMode::Disable => "disable",
+            PgSslMode::Require => "require",
+            _ => "prefer",
+        };
+        let pairs = [("sslmode".to_owned(), mode.to_owned())];
+        let tls = ClientTls::new(Settings::resolve(&pairs, &|_| None)?)?;
+        Self::from_config_with_timeout(pg, None, tls)
     }
 
-    fn from_config_with_timeout(mut pg: Config, fallback: Option<Duration>) -> Result<Self, Error> {
+    fn from_config_with_timeout(
+        mut pg: Config,
+        fallback: Option<Duration>,
+        tls: ClientTls,
+    ) -> Result<Self, Error> {
         let chosen = pg
             .get_connect_timeout()
             .copied()
@@ -84,13 +104,25 @@ impl Database {
                 .keepalives_interval(DEFAULT_KEEPALIVES_INTERVAL)
                 .keepalives_retries(DEFAULT_KEEPALIVES_RETRIES);
         }
+        pg.ssl_mode(match tls.mode() {
+            SslMode::Disable | SslMode::Allow => PgSslMode::Disable,
+            SslMode::Prefer => PgSslMode::Prefer,
+            SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => PgSslMode::Require,
+        });
+        let only_unix = addresses(&pg)?
+            .iter()
+            .all(|a| matches!(a, Address::Unix(_)));
+        if only_unix {
+            pg.ssl_mode(PgSslMode::Disable);
+        }
         let db = Database {
             pg,
             connect_timeout,
             connect_timeout_given: chosen.is_some(),
             application_name_given,
+            tls,
+            only_unix,
         };
-        db.addresses()?;
         if db.pg.get_user().is_none() {
             return Err(Error::config(
                 "no user given; add user=NAME (or postgres://NAME@...), or set PGUSER",
@@ -100,29 +132,59 @@ impl Database {
     }
 
     /// Opens a connection: within the connect timeout per address (authentication
-    /// included), TCP keepalives on. Spawn (or poll) the connection half.
+    /// included), TCP keepalives on, TLS as `sslmode` says. Spawn (or poll) the connection
+    /// half.
     pub async fn connect(&self) -> Result<(Client, PgConnection), ConnectError> {
-        let addresses = self.pg.get_hosts().len().max(self.pg.get_hostaddrs().len());
+        let first = self.connect_with(&self.pg).await;
+        match first {
+            // libpq's `allow`: plaintext first, TLS when the server refused the session.
+            Err(e)
+                if self.tls.mode() == SslMode::Allow
+                    && !self.only_unix
+                    && e.postgres_error().and_then(|p| p.as_db_error()).is_some() =>
+            {
+                let mut pg = self.pg.clone();
+                pg.ssl_mode(PgSslMode::Require);
+                self.connect_with(&pg).await
+            }
+            other => other,
+        }
+    }
+
+    async fn connect_with(&self, pg: &Config) -> Result<(Client, PgConnection), ConnectError> {
+        let addresses = pg.get_hosts().len().max(pg.get_hostaddrs().len());
         let bound = self.connect_timeout * u32::try_from(addresses.max(1)).unwrap_or(u32::MAX);
-        match tokio::time::timeout(bound, self.pg.connect(NoTls)).await {
+        match tokio::time::timeout(bound, pg.connect(RustlsConnect::new(&self.tls))).await {
             Err(_) => Err(ConnectError::timeout(self.describe(), bound)),
             Ok(Err(e)) => Err(ConnectError::postgres(self.describe(), e)),
             Ok(Ok(pair)) => Ok(pair),
         }
     }
 
-    /// Opens a bare socket to `address` (one of [`Database::addresses`]) for a client that
-    /// speaks the protocol itself (the replication client), with the same TCP keepalives as
-    /// [`Database::connect`] and bounded by the connect timeout.
+    /// Opens a socket to `address` (one of [`Database::addresses`]) for a client that speaks
+    /// the protocol itself (the replication client), with the same TCP keepalives as
+    /// [`Database::connect`], TLS started as `sslmode` says (SSLRequest, handshake), all
+    /// bounded by the connect timeout. A TLS failure that retrying cannot fix carries a
+    /// [`crate::TlsFailure`] (see [`crate::tls_failure`]).
     pub async fn connect_socket(&self, address: &Address) -> std::io::Result<Socket> {
-        let socket = tokio::time::timeout(self.connect_timeout, Socket::connect(address))
-            .await
-            .map_err(|_| {
-                std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    format!("no connection within {:?}", self.connect_timeout),
-                )
-            })??;
+        tokio::time::timeout(self.connect_timeout, async {
+            let socket = self.connect_plain_socket(address).await?;
+            match address {
+                Address::Tcp { host, .. } => tls::negotiate(socket, &self.tls, host).await,
+                Address::Unix(_) => Ok(socket),
+            }
+        })
+        .await
+        .map_err(|_| {
+            std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("no connection within {:?}", self.connect_timeout),
+            )
+        })?
+    }
+
+    async fn connect_plain_socket(&self, address: &Address) -> std::io::Result<Socket> {
+        let socket = Socket::connect(address).await?;
         if self.pg.get_keepalives() {
             socket.set_tcp_keepalive(
                 self.pg.get_keepalives_idle(),
@@ -225,6 +287,11 @@ impl Database {
         self.connect_timeout_given.then_some(self.connect_timeout)
     }
 
+    /// The TLS settings (`sslmode` and certificates).
+    pub fn tls(&self) -> &ClientTls {
+        &self.tls
+    }
+
     /// The parsed settings, for what only tokio-postgres reads (e.g. `channel_binding`).
     pub fn pg_config(&self) -> &Config {
         &self.pg
@@ -248,6 +315,7 @@ impl fmt::Debug for Database {
             .field("target", &self.describe())
             .field("application_name", &self.application_name())
             .field("connect_timeout", &self.connect_timeout)
+            .field("tls", &self.tls)
             .field("password", &self.password().map(|_| "<hidden>"))
             .finish()
     }
@@ -412,8 +480,11 @@ mod tests {
     async fn bare_sockets_connect_with_the_same_settings() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
-        let db =
-            Database::parse_with_env(&format!("postgres://u@127.0.0.1:{port}/d"), &no_env).unwrap();
+        let db = Database::parse_with_env(
+            &format!("postgres://u@127.0.0.1:{port}/d?sslmode=disable"),
+            &no_env,
+        )
+        .unwrap();
         let address = &db.addresses().unwrap()[0];
         let socket = db.connect_socket(address).await.unwrap();
         assert!(socket.is_tcp());

@@ -23,6 +23,7 @@ mod error;
 mod listener;
 mod local_http;
 mod socket;
+pub mod tls;
 
 pub use address::{Address, DEFAULT_PORT};
 pub use connector::{ConnectError, PgConnection, describe_postgres};
@@ -33,3 +34,4 @@ pub use local_http::check_local_request;
 #[cfg(feature = "axum")]
 pub use local_http::local_only;
 pub use socket::{ReadHalf, Socket, WriteHalf};
+pub use tls::{ClientTls, SslMode, TlsFailure, tls_failure};

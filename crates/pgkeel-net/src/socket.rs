@@ -1,6 +1,7 @@
-//! The one connected socket of pgkeel: TCP (with `TCP_NODELAY`) or a unix socket behind one
-//! type with private variants, so callers never match on the kind. It splits into owned halves
-//! for forwarding loops, joins again, and can close with a TCP RST. TLS is layered here.
+//! The one connected socket of pgkeel: TCP (with `TCP_NODELAY`), a unix socket, or TLS over
+//! TCP (client or server side) behind one type with private variants, so callers never match
+//! on the kind. It splits into owned halves for forwarding loops, joins again, and can close
+//! with a TCP RST.
 
 use std::io;
 use std::pin::Pin;
@@ -9,6 +10,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpStream, UnixStream, tcp, unix};
+use tokio_rustls::TlsStream;
 
 use crate::address::Address;
 
@@ -20,6 +22,7 @@ pub struct Socket(Inner);
 enum Inner {
     Tcp(TcpStream),
     Unix(UnixStream),
+    Tls(Box<TlsStream<Socket>>),
 }
 
 impl Socket {
@@ -50,6 +53,24 @@ impl Socket {
         Socket(Inner::Unix(stream))
     }
 
+    pub(crate) fn from_tls(stream: TlsStream<Socket>) -> Socket {
+        Socket(Inner::Tls(Box::new(stream)))
+    }
+
+    /// The TCP stream under any TLS layer, if this is TCP.
+    fn tcp(&self) -> Option<&TcpStream> {
+        match &self.0 {
+            Inner::Tcp(tcp) => Some(tcp),
+            Inner::Unix(_) => None,
+            Inner::Tls(tls) => tls.get_ref().0.tcp(),
+        }
+    }
+
+    /// True when TLS runs over this socket.
+    pub fn is_tls(&self) -> bool {
+        matches!(self.0, Inner::Tls(_))
+    }
+
     /// Turns TCP keepalive probes on: the first after `idle` without traffic, then every
     /// `interval`, the connection dropped after `retries` unanswered (no-op on unix sockets).
     pub fn set_tcp_keepalive(
@@ -58,7 +79,7 @@ impl Socket {
         interval: Duration,
         retries: u32,
     ) -> io::Result<()> {
-        if let Inner::Tcp(tcp) = &self.0 {
+        if let Some(tcp) = self.tcp() {
             let keepalive = socket2::TcpKeepalive::new()
                 .with_time(idle)
                 .with_interval(interval)
@@ -68,9 +89,9 @@ impl Socket {
         Ok(())
     }
 
-    /// True for a TCP socket.
+    /// True for a TCP socket (with or without TLS).
     pub fn is_tcp(&self) -> bool {
-        matches!(self.0, Inner::Tcp(_))
+        self.tcp().is_some()
     }
 
     /// Splits into owned read and write halves (each can move to its own task).
@@ -84,12 +105,16 @@ impl Socket {
                 let (r, w) = s.into_split();
                 (ReadHalf(ReadInner::Unix(r)), WriteHalf(WriteInner::Unix(w)))
             }
+            Inner::Tls(s) => {
+                let (r, w) = tokio::io::split(s);
+                (ReadHalf(ReadInner::Tls(r)), WriteHalf(WriteInner::Tls(w)))
+            }
         }
     }
 
     /// Closes the socket with a TCP RST instead of a FIN (a plain close for unix sockets).
     pub fn reset(self) {
-        if let Inner::Tcp(tcp) = &self.0 {
+        if let Some(tcp) = self.tcp() {
             let _ = socket2::SockRef::from(tcp).set_linger(Some(Duration::ZERO));
         }
         drop(self);
@@ -104,6 +129,7 @@ pub struct ReadHalf(ReadInner);
 enum ReadInner {
     Tcp(tcp::OwnedReadHalf),
     Unix(unix::OwnedReadHalf),
+    Tls(tokio::io::ReadHalf<Box<TlsStream<Socket>>>),
 }
 
 /// The write half of a [`Socket`]. Dropping it sends a FIN on TCP.
@@ -114,6 +140,7 @@ pub struct WriteHalf(WriteInner);
 enum WriteInner {
     Tcp(tcp::OwnedWriteHalf),
     Unix(unix::OwnedWriteHalf),
+    Tls(tokio::io::WriteHalf<Box<TlsStream<Socket>>>),
 }
 
 impl ReadHalf {
@@ -126,6 +153,9 @@ impl ReadHalf {
             }
             (ReadInner::Unix(r), WriteInner::Unix(w)) => {
                 r.reunite(w).ok().map(|s| Socket(Inner::Unix(s)))
+            }
+            (ReadInner::Tls(r), WriteInner::Tls(w)) if r.is_pair_of(&w) => {
+                Some(Socket(Inner::Tls(r.unsplit(w))))
             }
             _ => None,
         }
@@ -143,6 +173,7 @@ macro_rules! delegate_read {
                 match &mut self.get_mut().0 {
                     $inner::Tcp(s) => Pin::new(s).poll_read(cx, buf),
                     $inner::Unix(s) => Pin::new(s).poll_read(cx, buf),
+                    $inner::Tls(s) => Pin::new(s).poll_read(cx, buf),
                 }
             }
         }
@@ -160,6 +191,7 @@ macro_rules! delegate_write {
                 match &mut self.get_mut().0 {
                     $inner::Tcp(w) => Pin::new(w).poll_write(cx, buf),
                     $inner::Unix(w) => Pin::new(w).poll_write(cx, buf),
+                    $inner::Tls(w) => Pin::new(w).poll_write(cx, buf),
                 }
             }
 
@@ -167,6 +199,7 @@ macro_rules! delegate_write {
                 match &mut self.get_mut().0 {
                     $inner::Tcp(w) => Pin::new(w).poll_flush(cx),
                     $inner::Unix(w) => Pin::new(w).poll_flush(cx),
+                    $inner::Tls(w) => Pin::new(w).poll_flush(cx),
                 }
             }
 
@@ -174,6 +207,7 @@ macro_rules! delegate_write {
                 match &mut self.get_mut().0 {
                     $inner::Tcp(w) => Pin::new(w).poll_shutdown(cx),
                     $inner::Unix(w) => Pin::new(w).poll_shutdown(cx),
+                    $inner::Tls(w) => Pin::new(w).poll_shutdown(cx),
                 }
             }
 
@@ -185,6 +219,7 @@ macro_rules! delegate_write {
                 match &mut self.get_mut().0 {
                     $inner::Tcp(w) => Pin::new(w).poll_write_vectored(cx, bufs),
                     $inner::Unix(w) => Pin::new(w).poll_write_vectored(cx, bufs),
+                    $inner::Tls(w) => Pin::new(w).poll_write_vectored(cx, bufs),
                 }
             }
 

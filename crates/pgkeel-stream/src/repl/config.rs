@@ -1,10 +1,11 @@
 //! `ReplConfig`: a parsed [`Database`] (addresses, user, password, dbname, options,
 //! application_name, connect timeout — one connector, one parser, the `PG*` environment) plus
 //! what only the replication client needs. Every connection asks for
-//! `replication=database`; TLS is not spoken yet, so settings that demand it are refused.
+//! `replication=database`; TLS is started as the connection string's `sslmode` says (see
+//! `pgkeel_net::tls`).
 
 use pgkeel_net::{Address, Database};
-use tokio_postgres::config::{ChannelBinding, SslMode};
+use tokio_postgres::config::ChannelBinding;
 
 use crate::repl::error::ReplError;
 
@@ -26,19 +27,14 @@ pub struct ReplConfig {
 }
 
 impl ReplConfig {
-    /// The replication settings of `database`. Refuses `sslmode=require` and
-    /// `channel_binding=require` (the replication client does not speak TLS yet).
+    /// The replication settings of `database`. Refuses `channel_binding=require` (SCRAM
+    /// channel binding is not offered; SCRAM-SHA-256 runs inside TLS).
     pub fn new(database: &Database) -> Result<Self, ReplError> {
         let pg = database.pg_config();
-        if pg.get_ssl_mode() == SslMode::Require {
-            return Err(ReplError::config(
-                "sslmode=require is not supported: the replication client does not speak TLS; \
-                 use sslmode=disable or prefer, or connect over the unix socket",
-            ));
-        }
         if pg.get_channel_binding() == ChannelBinding::Require {
             return Err(ReplError::config(
-                "channel_binding=require needs TLS, which the replication client does not speak",
+                "channel_binding=require is not supported: pgkeel does not offer \
+                 SCRAM-SHA-256-PLUS; use channel_binding=prefer (TLS still protects the session)",
             ));
         }
         let addresses = database
@@ -115,17 +111,13 @@ mod tests {
 
     #[test]
     fn refuses_what_it_cannot_do() {
-        for bad in [
-            "postgres://u@h/db?sslmode=require",
-            "postgres://u@h/db?channel_binding=require",
-        ] {
-            let err = parse(bad).unwrap_err();
-            assert!(err.is_fatal(), "{bad}: {err}");
-            assert!(err.to_string().contains("TLS"), "{bad}: {err}");
-        }
+        let err = parse("postgres://u@h/db?channel_binding=require").unwrap_err();
+        assert!(err.is_fatal(), "{err}");
+        assert!(err.to_string().contains("SCRAM-SHA-256-PLUS"), "{err}");
         for fine in [
             "postgres://u@h/db?sslmode=prefer",
             "postgres://u@h/db?sslmode=disable",
+            "postgres://u@h/db?sslmode=require",
         ] {
             assert!(parse(fine).is_ok(), "{fine}");
         }

@@ -25,6 +25,11 @@ enum Kind {
         #[source]
         source: std::io::Error,
     },
+    #[error("connecting to {target} over TLS: {failure}")]
+    Tls {
+        target: String,
+        failure: pgkeel_net::TlsFailure,
+    },
     #[error("{context}: {source}; {RECONNECT}")]
     Io {
         context: String,
@@ -108,7 +113,15 @@ impl ReplError {
         Self::new(Kind::Invalid(message.into()))
     }
 
+    /// Opening the socket (or starting TLS on it) failed; a TLS failure retrying cannot fix
+    /// (certificate refused, no TLS under `require`) is fatal.
     pub(crate) fn connect(target: impl Into<String>, source: std::io::Error) -> Self {
+        if let Some(failure) = pgkeel_net::tls_failure(&source) {
+            return Self::new(Kind::Tls {
+                target: target.into(),
+                failure,
+            });
+        }
         Self::new(Kind::Connect {
             target: target.into(),
             source,
@@ -196,7 +209,7 @@ impl ReplError {
     /// such database or slot, an invalidated slot, missing privileges, unsupported features.
     pub fn is_fatal(&self) -> bool {
         match &*self.0 {
-            Kind::Config(_) | Kind::Invalid(_) | Kind::Auth { .. } => true,
+            Kind::Config(_) | Kind::Invalid(_) | Kind::Auth { .. } | Kind::Tls { .. } => true,
             Kind::Server { db, .. } => FATAL_CODES.contains(&db.code()),
             _ => false,
         }

@@ -1,0 +1,3 @@
+//! Tests with clusters of their own (TLS setups).
+
+mod tls;
