@@ -153,6 +153,8 @@ impl fmt::Display for ConnectError {
 impl std::error::Error for ConnectError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match &self.kind {
+            // The message already gives the TLS cause and fix; the chain would repeat it.
+            Kind::Postgres(e) if tls_failure(e).is_some() => None,
             Kind::Postgres(e) => Some(e),
             Kind::Timeout(_) => None,
         }
@@ -160,9 +162,12 @@ impl std::error::Error for ConnectError {
 }
 
 /// A tokio-postgres error in full: severity, message, SQLSTATE, detail and hint of a server
-/// error, or the chain of causes of a client-side one (tokio-postgres's own `Display` stops
+/// error, the cause and fix of a TLS failure, or the chain of causes of a client-side one (tokio-postgres's own `Display` stops
 /// at "db error" / "error connecting to server").
 pub fn describe_postgres(error: &tokio_postgres::Error) -> String {
+    if let Some(tls) = tls_failure(error) {
+        return format!("TLS: {tls}");
+    }
     if let Some(db) = error.as_db_error() {
         let mut text = format!(
             "{}: {} (SQLSTATE {})",

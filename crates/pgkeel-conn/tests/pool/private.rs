@@ -160,3 +160,52 @@ async fn behind_a_proxy_a_stopped_server_is_retried_at_the_fast_probe_cadence() 
     let health = until_health(&pool, "ready", |h| h.is_ready()).await;
     assert_eq!(health.epoch(), Some(2));
 }
+
+/// Over TLS with full verification: the pool recovers from a restart, its sessions are
+/// encrypted before and after, and a certificate for another name is fatal at once (retrying
+/// cannot make it valid).
+#[tokio::test]
+async fn over_tls_a_restart_is_recovered_and_a_wrong_certificate_is_fatal() {
+    let cluster = private_cluster()
+        .tls(pgkeel_embedded::TcpTls::Required)
+        .start()
+        .unwrap();
+    let ca = cluster.tls_files().unwrap().root_cert.display().to_string();
+    let url = format!(
+        "postgres://postgres@localhost:{}/postgres?sslmode=verify-full&sslrootcert={ca}",
+        cluster.port()
+    );
+    let pool = Pool::start(pool_config(&url)).unwrap();
+    pool.ready(LIVENESS).await.unwrap();
+    let encrypted = || async {
+        pool.run(Wait::UpTo(LIVENESS), |c| async move {
+            c.query_one(
+                "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                &[],
+            )
+            .await
+            .map(|r| r.get::<_, bool>(0))
+        })
+        .await
+        .unwrap()
+        .value
+    };
+    assert!(encrypted().await);
+    cluster.stop().unwrap();
+    until_health(&pool, "recovering", |h| h.state() == "recovering").await;
+    cluster.start().unwrap();
+    let health = until_health(&pool, "ready", |h| h.is_ready()).await;
+    assert_eq!(health.epoch(), Some(2));
+    assert!(encrypted().await);
+
+    let wrong = format!(
+        "host=db.example.com hostaddr=127.0.0.1 port={} user=postgres sslmode=verify-full \
+         sslrootcert={ca}",
+        cluster.port()
+    );
+    let pool = Pool::start(pool_config(&wrong)).unwrap();
+    let err = pool.ready(LIVENESS).await.unwrap_err();
+    assert!(err.is_fatal(), "{err}");
+    assert!(err.to_string().contains("db.example.com"), "{err}");
+    assert_eq!(pool.stats().attempt_failures, 1);
+}

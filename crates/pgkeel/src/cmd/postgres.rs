@@ -1,5 +1,6 @@
 //! `pgkeel postgres`: a throwaway PostgreSQL cluster from the local binaries, running until
-//! SIGINT/SIGTERM. Prints `DATABASE_URL=...` on stdout for scripts.
+//! SIGINT/SIGTERM. Prints `DATABASE_URL=...` (and with `--tls`, `PGSSLROOTCERT=...`) on
+//! stdout for scripts.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -8,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use pgkeel_embedded::Cluster;
+use pgkeel_embedded::{Cluster, TcpTls};
 use tokio_util::sync::CancellationToken;
 
 /// How often to check that the server is still alive.
@@ -31,7 +32,8 @@ const WATCH_INTERVAL: Duration = Duration::from_millis(250);
         pgkeel postgres --port 5433 --keep        # fixed port, data kept on exit\n  \
         pgkeel postgres --data-dir ./pgdata       # persistent data directory\n  \
         pgkeel postgres --set log_statement=all   # any server setting\n  \
-        pgkeel postgres --password-role app:s3cret  # SCRAM password required over TCP\n\n\
+        pgkeel postgres --password-role app:s3cret  # SCRAM password required over TCP\n  \
+        pgkeel postgres --tls-only                # TLS required over TCP; prints PGSSLROOTCERT\n\n\
         In a script:\n  \
         pgkeel postgres > pg.env & until [ -s pg.env ]; do sleep 0.1; done; export $(cat pg.env)"
 )]
@@ -62,6 +64,17 @@ pub(crate) struct PostgresArgs {
     /// connection (the unix socket stays trust). DATABASE_URL then uses this role.
     #[arg(long, value_name = "USER:PASSWORD", value_parser = parse_role)]
     password_role: Option<(String, String)>,
+
+    /// Turn TLS on (ssl = on) with a CA and server certificate generated for this cluster
+    /// (valid for localhost, 127.0.0.1 and ::1). DATABASE_URL then asks for
+    /// sslmode=verify-full with that CA, and a PGSSLROOTCERT=<ca.crt> line follows it.
+    #[arg(long)]
+    tls: bool,
+
+    /// Like --tls, and TCP clients must use TLS (pg_hba `hostssl` only; the unix socket
+    /// stays plaintext and trusted).
+    #[arg(long)]
+    tls_only: bool,
 }
 
 fn parse_setting(text: &str) -> Result<(String, String), String> {
@@ -106,6 +119,11 @@ pub(crate) async fn run(
     if let Some((user, password)) = &args.password_role {
         builder = builder.password_role(user, password);
     }
+    if args.tls_only {
+        builder = builder.tls(TcpTls::Required);
+    } else if args.tls {
+        builder = builder.tls(TcpTls::Optional);
+    }
     let cluster = tokio::task::spawn_blocking(move || builder.start())
         .await
         .context("the startup task failed")?
@@ -143,7 +161,13 @@ pub(crate) async fn run(
 
 fn announce(cluster: &Cluster, args: &PostgresArgs) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "DATABASE_URL={}", cluster.url())
+    let url = database_url(cluster);
+    let mut lines = format!("DATABASE_URL={url}\n");
+    if let Some(files) = cluster.tls_files() {
+        lines.push_str(&format!("PGSSLROOTCERT={}\n", files.root_cert.display()));
+    }
+    stdout
+        .write_all(lines.as_bytes())
         .and_then(|()| stdout.flush())
         .context("write DATABASE_URL to stdout")?;
     let fate = if args.data_dir.is_some() || args.keep {
@@ -158,11 +182,24 @@ fn announce(cluster: &Cluster, args: &PostgresArgs) -> anyhow::Result<()> {
         cluster.host(),
         cluster.port(),
         cluster.os_user(),
-        cluster.url(),
+        url,
         cluster.data_dir().display(),
         cluster.log_path().display(),
     );
     Ok(())
+}
+
+/// The URL printed: with TLS, verify-full against the cluster's own CA, so a client that
+/// reads only DATABASE_URL checks the server too.
+fn database_url(cluster: &Cluster) -> String {
+    match cluster.tls_files() {
+        Some(files) => format!(
+            "{}?sslmode=verify-full&sslrootcert={}",
+            cluster.url(),
+            files.root_cert.display()
+        ),
+        None => cluster.url(),
+    }
 }
 
 /// Waits for shutdown; fails if the server exits on its own first.

@@ -9,3 +9,4 @@ mod serve_cmd;
 mod serve_faults;
 mod serve_support;
 mod stream_cmd;
+mod tls_cmd;
