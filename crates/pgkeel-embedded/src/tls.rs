@@ -1,4 +1,4 @@
-//! TLS for the throwaway cluster: a CA generated per cluster (rcgen), a server certificate it
+//! TLS for the throwaway cluster: a CA generated per cluster (`pgkeel_net::tls`), a server certificate it
 //! signs for `localhost`, `127.0.0.1` and `::1`, and a client certificate for the superuser
 //! (for `cert` authentication), all written to `<run dir>/tls/`. The server key belongs to the
 //! server's user with mode 0600, as PostgreSQL demands.
@@ -6,10 +6,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose,
-};
+use pgkeel_net::tls::{CertificateAuthority, LOCAL_NAMES};
 
 use crate::error::{Error, Result};
 use crate::run_as::RunAs;
@@ -54,43 +51,12 @@ impl TlsFiles {
 
 /// Generates the CA and certificates into `dir` (created), the server key owned by `run_as`.
 pub(crate) fn generate(dir: &Path, run_as: &RunAs, client_role: &str) -> Result<TlsFiles> {
-    let fail = |what: &str, e: rcgen::Error| Error::io(what.to_owned(), std::io::Error::other(e));
+    let fail = |e: pgkeel_net::Error| Error::InvalidConfig(format!("TLS setup: {e}"));
     std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("create {}", dir.display()), e))?;
     run_as.own(dir)?;
-
-    let ca_key = KeyPair::generate().map_err(|e| fail("generate the CA key", e))?;
-    let mut ca = CertificateParams::new(Vec::<String>::new())
-        .map_err(|e| fail("set up the CA certificate", e))?;
-    ca.distinguished_name = name("pgkeel-embedded CA");
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    let ca_cert = ca
-        .self_signed(&ca_key)
-        .map_err(|e| fail("sign the CA certificate", e))?;
-    let issuer = Issuer::new(ca, ca_key);
-
-    let server_key = KeyPair::generate().map_err(|e| fail("generate the server key", e))?;
-    let mut server = CertificateParams::new(vec![
-        "localhost".to_owned(),
-        "127.0.0.1".to_owned(),
-        "::1".to_owned(),
-    ])
-    .map_err(|e| fail("set up the server certificate", e))?;
-    server.distinguished_name = name("localhost");
-    server.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    let server_cert = server
-        .signed_by(&server_key, &issuer)
-        .map_err(|e| fail("sign the server certificate", e))?;
-
-    let client_key = KeyPair::generate().map_err(|e| fail("generate the client key", e))?;
-    let mut client = CertificateParams::new(Vec::<String>::new())
-        .map_err(|e| fail("set up the client certificate", e))?;
-    client.distinguished_name = name(client_role);
-    client.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-    let client_cert = client
-        .signed_by(&client_key, &issuer)
-        .map_err(|e| fail("sign the client certificate", e))?;
-
+    let ca = CertificateAuthority::generate("pgkeel-embedded CA").map_err(fail)?;
+    let server = ca.server(&LOCAL_NAMES).map_err(fail)?;
+    let client = ca.client(client_role).map_err(fail)?;
     let files = TlsFiles {
         root_cert: dir.join("ca.crt"),
         server_cert: dir.join("server.crt"),
@@ -98,19 +64,13 @@ pub(crate) fn generate(dir: &Path, run_as: &RunAs, client_role: &str) -> Result<
         client_cert: dir.join("client.crt"),
         client_key: dir.join("client.key"),
     };
-    write(&files.root_cert, &ca_cert.pem(), 0o644)?;
-    write(&files.server_cert, &server_cert.pem(), 0o644)?;
-    write(&files.server_key, &server_key.serialize_pem(), 0o600)?;
+    write(&files.root_cert, ca.cert_pem(), 0o644)?;
+    write(&files.server_cert, &server.cert, 0o644)?;
+    write(&files.server_key, &server.key, 0o600)?;
     run_as.own(&files.server_key)?;
-    write(&files.client_cert, &client_cert.pem(), 0o644)?;
-    write(&files.client_key, &client_key.serialize_pem(), 0o600)?;
+    write(&files.client_cert, &client.cert, 0o644)?;
+    write(&files.client_key, &client.key, 0o600)?;
     Ok(files)
-}
-
-fn name(common_name: &str) -> DistinguishedName {
-    let mut dn = DistinguishedName::new();
-    dn.push(DnType::CommonName, common_name);
-    dn
 }
 
 fn write(path: &Path, text: &str, mode: u32) -> Result<()> {

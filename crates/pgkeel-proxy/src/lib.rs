@@ -37,5 +37,5 @@ pub use error::ProxyError;
 pub use pgkeel_net::Address;
 pub use proxy::{Proxy, ProxyConfig};
 pub use recorder::Record;
-pub use shared::TlsMode;
+pub use shared::{Terminate, TlsMode};
 pub use stats::Stats;

@@ -15,7 +15,7 @@ use pgkeel_net::{Address, Listener};
 use crate::error::ProxyError;
 use crate::recorder::Record;
 use crate::rules::{RuleError, RuleSet};
-use crate::shared::{ProxyShared, TlsMode};
+use crate::shared::{ProxyShared, Terminate, TlsMode};
 use crate::{control, fifo, session};
 
 /// How to run a proxy.
@@ -33,6 +33,8 @@ pub struct ProxyConfig {
     pub seed: u64,
     /// What to do with SSLRequest.
     pub tls: TlsMode,
+    /// The certificates and upstream settings of [`TlsMode::Terminate`] (required by it).
+    pub terminate: Option<Terminate>,
     /// Messages kept in the recording (0 disables it).
     pub record: usize,
     /// Largest message accepted, in bytes.
@@ -51,6 +53,7 @@ impl ProxyConfig {
             fifo: None,
             seed: 0,
             tls: TlsMode::Refuse,
+            terminate: None,
             record: 10_000,
             max_message_len: pgkeel_wire::DEFAULT_MAX_MESSAGE_LEN,
             rules: None,
@@ -79,9 +82,16 @@ impl std::fmt::Debug for Proxy {
 impl Proxy {
     /// Binds the listener (and control API, fifo) and starts serving.
     pub async fn start(config: ProxyConfig) -> Result<Self, ProxyError> {
+        if config.tls == TlsMode::Terminate && config.terminate.is_none() {
+            return Err(ProxyError::Config(
+                "TlsMode::Terminate needs ProxyConfig::terminate (a certificate to present)"
+                    .to_owned(),
+            ));
+        }
         let shared = Arc::new(ProxyShared::new(
             config.upstream.clone(),
             config.tls,
+            config.terminate.clone(),
             config.seed,
             config.max_message_len,
             config.record,

@@ -24,11 +24,24 @@ pub enum TlsMode {
     /// Forward the request; if the server accepts, pass the encrypted stream through untouched
     /// (then only connection-level rules apply).
     Passthrough,
+    /// Answer `S` and complete TLS with the client using [`Terminate::server`]; connect
+    /// upstream with [`Terminate::upstream`]'s settings. Every rule sees every message.
+    Terminate,
+}
+
+/// The two TLS sides of `--tls terminate`.
+#[derive(Debug, Clone)]
+pub struct Terminate {
+    /// What the proxy presents to clients.
+    pub server: pgkeel_net::tls::ServerTls,
+    /// How the proxy connects upstream (`sslmode`, `sslrootcert`, …, as a client).
+    pub upstream: pgkeel_net::ClientTls,
 }
 
 pub(crate) struct ProxyShared {
     pub(crate) upstream: Address,
     pub(crate) tls: TlsMode,
+    pub(crate) terminate: Option<Terminate>,
     pub(crate) seed: u64,
     pub(crate) max_message_len: u32,
     pub(crate) rules: ArcSwap<RuleSet>,
@@ -45,6 +58,7 @@ impl ProxyShared {
     pub(crate) fn new(
         upstream: Address,
         tls: TlsMode,
+        terminate: Option<Terminate>,
         seed: u64,
         max_message_len: u32,
         record: usize,
@@ -52,6 +66,7 @@ impl ProxyShared {
         ProxyShared {
             upstream,
             tls,
+            terminate,
             seed,
             max_message_len,
             rules: ArcSwap::from_pointee(RuleSet::empty()),

@@ -1,5 +1,5 @@
 //! The start of a client connection, before the two forwarding loops take over: SSLRequest
-//! and GSSENCRequest (answered `N`, or TLS passed through), CancelRequest (forwarded on a new
+//! and GSSENCRequest (answered `N`, TLS passed through, or TLS terminated here), CancelRequest (forwarded on a new
 //! upstream connection), and the StartupMessage (connect upstream, forward). Rules see these
 //! packets too (`onStartupMessage`, `connect_delay`, `conn.kill()` on the first packet, ...).
 
@@ -180,11 +180,36 @@ pub(crate) async fn negotiate(
                 server = Some(upstream);
                 framer.expect_startup();
             }
+            FrameKind::Startup(pgkeel_wire::StartupCode::Ssl)
+                if proxy.tls == TlsMode::Terminate =>
+            {
+                let Some(terminate) = &proxy.terminate else {
+                    return Ok(Started::Closed(Some(client)));
+                };
+                if !buf.is_empty() {
+                    // Bytes sent before the handshake would be read as if encrypted.
+                    tracing::warn!(
+                        conn = conn.id,
+                        "closing: data sent after SSLRequest before TLS"
+                    );
+                    return Ok(Started::Closed(Some(client)));
+                }
+                client.write_all(b"S").await?;
+                note_answer(proxy, conn, "S (TLS terminated by the proxy)");
+                client = match terminate.server.accept(client).await {
+                    Ok(tls) => tls,
+                    Err(e) => {
+                        tracing::info!(conn = conn.id, error = %e, "TLS handshake with the client failed");
+                        return Ok(Started::Closed(None));
+                    }
+                };
+                framer.expect_startup();
+            }
             FrameKind::Startup(
                 pgkeel_wire::StartupCode::Ssl | pgkeel_wire::StartupCode::GssEnc,
             ) => {
                 client.write_all(&[ENCRYPTION_REFUSED]).await?;
-                note_refusal(proxy, conn);
+                note_answer(proxy, conn, "N (answered by the proxy)");
             }
             FrameKind::Startup(pgkeel_wire::StartupCode::Cancel) => {
                 forward_cancel(proxy, conn, &packet).await;
@@ -220,13 +245,25 @@ async fn upstream(
     }
 }
 
-/// Connects to the upstream server; on failure tells the client why (FATAL 08006).
+/// Connects to the upstream server (with TLS as `--upstream-sslmode` says when terminating);
+/// on failure tells the client why (FATAL 08006).
 async fn connect_upstream(
     proxy: &Arc<ProxyShared>,
     conn: &Arc<Connection>,
     client: &mut Socket,
 ) -> Option<Socket> {
-    match Socket::connect(&proxy.upstream).await {
+    let connected = match (&proxy.terminate, &proxy.upstream) {
+        (Some(terminate), pgkeel_net::Address::Tcp { host, .. })
+            if proxy.tls == TlsMode::Terminate =>
+        {
+            match Socket::connect(&proxy.upstream).await {
+                Ok(socket) => terminate.upstream.start(socket, host).await,
+                Err(e) => Err(e),
+            }
+        }
+        _ => Socket::connect(&proxy.upstream).await,
+    };
+    match connected {
         Ok(stream) => Some(stream),
         Err(e) => {
             Stats::add(&proxy.stats.upstream_errors, 1);
@@ -277,9 +314,10 @@ fn record(
     }
 }
 
-fn note_refusal(proxy: &ProxyShared, conn: &Connection) {
+/// Records the proxy's own one-byte answer to SSLRequest / GSSENCRequest.
+fn note_answer(proxy: &ProxyShared, conn: &Connection, summary: &str) {
     if proxy.recorder.enabled() {
-        let summary = "N (answered by the proxy)".to_owned();
+        let summary = summary.to_owned();
         let record = Record::new(
             &proxy.recorder,
             conn.id,

@@ -105,9 +105,31 @@ impl ClientTls {
         })
     }
 
+    /// From libpq-style settings given one by one (e.g. `[("sslmode", "verify-full"),
+    /// ("sslrootcert", "/ca.crt")]`), without the environment: for a client that is
+    /// configured by options of its own (the proxy's upstream side).
+    pub fn from_settings(pairs: &[(&str, &str)]) -> Result<Self, Error> {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Self::new(Settings::resolve(&pairs, &|name| {
+            (name == "HOME")
+                .then(|| std::env::var("HOME").ok())
+                .flatten()
+        })?)
+    }
+
     /// The effective `sslmode` (`require` with a root CA file is `verify-ca`, as in libpq).
     pub fn mode(&self) -> SslMode {
         self.settings.mode
+    }
+
+    /// Starts TLS on a socket just connected to `host` as the mode says (SSLRequest, then the
+    /// handshake; nothing for `disable`, `allow` or a unix socket), for clients that speak the
+    /// protocol themselves.
+    pub async fn start(&self, socket: crate::Socket, host: &str) -> std::io::Result<crate::Socket> {
+        super::negotiate(socket, self, host).await
     }
 
     /// The rustls config, unless the mode is `disable`.

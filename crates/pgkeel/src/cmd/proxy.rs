@@ -23,12 +23,20 @@ pub(crate) const DEFAULT_CONTROL: &str = "127.0.0.1:7432";
         docs/proxy-rules.md. Change them at any time with `pgkeel fault`, the HTTP API \
         (PUT /rules) or the fifo.\n\n\
         stdout gets two lines for scripts: PGKEEL_PROXY=<listen address> and \
-        PGKEEL_CONTROL=<control address>.",
+        PGKEEL_CONTROL=<control address> (with --tls terminate and a generated certificate, \
+        a third: PGSSLROOTCERT=<the CA to trust>).\n\n\
+        TLS: `refuse` (default) answers SSLRequest with N, so clients with sslmode=prefer talk \
+        plaintext and rules see everything; `passthrough` forwards the encrypted stream (only \
+        connection-level rules); `terminate` completes TLS with the client itself (--tls-cert \
+        and --tls-key, or a certificate generated at start for localhost/127.0.0.1/::1) and \
+        connects upstream with --upstream-sslmode, so clients keep sslmode=require or \
+        verify-full and every rule still sees every message.",
     after_help = "Examples:\n  \
         pgkeel proxy --upstream 127.0.0.1:5432 --listen 127.0.0.1:6432\n  \
         pgkeel fault 'conn.onQuery(query=\"^COMMIT\").kill()'      # in another shell\n  \
         pgkeel proxy --upstream /var/run/postgresql/.s.PGSQL.5432 --listen /tmp/p/.s.PGSQL.6432\n  \
-        pgkeel proxy --upstream 127.0.0.1:5432 --rules 'conn.onQuery().delay(50)' --control-listen none"
+        pgkeel proxy --upstream 127.0.0.1:5432 --rules 'conn.onQuery().delay(50)' --control-listen none\n  \
+        pgkeel proxy --upstream db:5432 --tls terminate --upstream-sslmode verify-full --upstream-sslrootcert ca.crt"
 )]
 pub(crate) struct ProxyArgs {
     /// The PostgreSQL server: host:port or a unix socket path (/dir/.s.PGSQL.5432).
@@ -62,9 +70,28 @@ pub(crate) struct ProxyArgs {
     seed: u64,
 
     /// SSLRequest handling: refuse (answer N; clients fall back to plaintext and rules see
-    /// every message) or passthrough (encrypted stream forwarded; only connection-level rules).
+    /// every message), passthrough (encrypted stream forwarded; only connection-level rules) or
+    /// terminate (TLS with the client here, upstream per --upstream-sslmode; every rule).
     #[arg(long, value_enum, default_value_t = TlsArg::Refuse)]
     tls: TlsArg,
+
+    /// With --tls terminate: the certificate (PEM chain) presented to clients [default: one
+    /// generated at start, for localhost, 127.0.0.1 and ::1, whose CA path is printed].
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+
+    /// With --tls terminate: the private key of --tls-cert (PEM, unencrypted).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+
+    /// With --tls terminate: sslmode of the proxy's own connections to the server (libpq's
+    /// disable, allow, prefer, require, verify-ca, verify-full).
+    #[arg(long, value_name = "MODE", default_value = "prefer")]
+    upstream_sslmode: String,
+
+    /// With --tls terminate: the CA file (or `system`) the server's certificate must chain to.
+    #[arg(long, value_name = "FILE")]
+    upstream_sslrootcert: Option<String>,
 
     /// Rules in force from the start.
     #[arg(long, value_name = "RULES")]
@@ -92,6 +119,7 @@ fn pgkeel_wire_max() -> u32 {
 enum TlsArg {
     Refuse,
     Passthrough,
+    Terminate,
 }
 
 pub(crate) async fn run(args: ProxyArgs, shutdown: CancellationToken) -> anyhow::Result<ExitCode> {
@@ -111,6 +139,14 @@ pub(crate) async fn run(args: ProxyArgs, shutdown: CancellationToken) -> anyhow:
             Some(addr)
         }
     };
+    let (terminate, generated_ca) = if let TlsArg::Terminate = args.tls {
+        let (terminate, ca) = terminate_settings(&args)?;
+        (Some(terminate), ca)
+    } else if args.tls_cert.is_some() || args.upstream_sslrootcert.is_some() {
+        bail!("--tls-cert and --upstream-sslrootcert only apply with --tls terminate");
+    } else {
+        (None, None)
+    };
     let mut config = ProxyConfig::new(args.upstream.clone());
     config.listen = args.listen;
     config.control = control;
@@ -119,7 +155,9 @@ pub(crate) async fn run(args: ProxyArgs, shutdown: CancellationToken) -> anyhow:
     config.tls = match args.tls {
         TlsArg::Refuse => TlsMode::Refuse,
         TlsArg::Passthrough => TlsMode::Passthrough,
+        TlsArg::Terminate => TlsMode::Terminate,
     };
+    config.terminate = terminate;
     config.record = args.record;
     config.max_message_len = args.max_message_bytes;
     config.rules = args.rules;
@@ -135,6 +173,10 @@ pub(crate) async fn run(args: ProxyArgs, shutdown: CancellationToken) -> anyhow:
         let mut out = std::io::stdout().lock();
         writeln!(out, "PGKEEL_PROXY={listen}")
             .and_then(|()| writeln!(out, "PGKEEL_CONTROL={control_text}"))
+            .and_then(|()| match &generated_ca {
+                Some(ca) => writeln!(out, "PGSSLROOTCERT={}", ca.display()),
+                None => Ok(()),
+            })
             .and_then(|()| out.flush())
             .context("write the addresses to stdout")?;
     }
@@ -145,6 +187,48 @@ pub(crate) async fn run(args: ProxyArgs, shutdown: CancellationToken) -> anyhow:
     );
     shutdown.cancelled().await;
     proxy.shutdown().await;
+    if let Some(ca) = &generated_ca {
+        let _ = std::fs::remove_file(ca);
+    }
     eprintln!("pgkeel: proxy stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The two TLS sides of `--tls terminate`, and the path of the CA file when the certificate
+/// was generated (clients trust it with sslrootcert / PGSSLROOTCERT).
+fn terminate_settings(
+    args: &ProxyArgs,
+) -> anyhow::Result<(pgkeel_proxy::Terminate, Option<PathBuf>)> {
+    use pgkeel_net::tls::{CertificateAuthority, LOCAL_NAMES, ServerTls};
+
+    let mut upstream = vec![("sslmode", args.upstream_sslmode.as_str())];
+    if let Some(root) = &args.upstream_sslrootcert {
+        upstream.push(("sslrootcert", root.as_str()));
+    }
+    let upstream = pgkeel_net::ClientTls::from_settings(&upstream)
+        .context("--upstream-sslmode / --upstream-sslrootcert")?;
+    let (server, ca_path) = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => (
+            ServerTls::from_files(cert, key).context("--tls-cert / --tls-key")?,
+            None,
+        ),
+        _ => {
+            let ca = CertificateAuthority::generate("pgkeel proxy CA")?;
+            let mut names: Vec<&str> = LOCAL_NAMES.to_vec();
+            let listen_host = match &args.listen {
+                Address::Tcp { host, .. } => Some(host.as_str()),
+                Address::Unix(_) => None,
+            };
+            if let Some(host) = listen_host.filter(|h| !names.contains(h) && !h.is_empty()) {
+                names.push(host);
+            }
+            let pair = ca.server(&names)?;
+            let path =
+                std::env::temp_dir().join(format!("pgkeel-proxy-{}-ca.crt", std::process::id()));
+            std::fs::write(&path, ca.cert_pem())
+                .with_context(|| format!("write the generated CA to {}", path.display()))?;
+            (ServerTls::from_pem(&pair)?, Some(path))
+        }
+    };
+    Ok((pgkeel_proxy::Terminate { server, upstream }, ca_path))
 }
