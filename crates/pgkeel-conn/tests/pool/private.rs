@@ -209,3 +209,38 @@ async fn over_tls_a_restart_is_recovered_and_a_wrong_certificate_is_fatal() {
     assert!(err.to_string().contains("db.example.com"), "{err}");
     assert_eq!(pool.stats().attempt_failures, 1);
 }
+
+/// Behind a real HAProxy in TCP mode (as in front of Patroni), which accepts and then closes
+/// while the server is down: the closed startup counts as "upstream unavailable", so the pool
+/// keeps retrying at the fast-probe cadence and is ready again after each restart.
+#[tokio::test]
+async fn behind_haproxy_restarts_are_retried_at_the_fast_probe_cadence() {
+    let cluster = private_cluster().start().unwrap();
+    let haproxy = pgkeel_testkit::Haproxy::start(cluster.port());
+    let url = format!(
+        "postgres://{}@127.0.0.1:{}/postgres",
+        cluster.user(),
+        haproxy.port()
+    );
+    let mut config = pool_config(&url);
+    config.backoff = pgkeel_conn::Backoff::default();
+    let fast = config.fast_probe.unwrap();
+    let pool = Pool::start(config).unwrap();
+    pool.ready(LIVENESS).await.unwrap();
+    for restart in 1..=3u64 {
+        cluster.stop().unwrap();
+        let attempts = pool.health().attempt() + 7;
+        let health = until_health(&pool, "seven more failed attempts", |h| {
+            h.attempt() >= attempts
+        })
+        .await;
+        let next = health.next_retry_in_ms().unwrap();
+        assert!(
+            next <= fast.as_millis() as u64,
+            "next retry in {next} ms: {health:?}"
+        );
+        cluster.start().unwrap();
+        let health = until_health(&pool, "ready", |h| h.is_ready()).await;
+        assert_eq!(health.epoch(), Some(restart + 1));
+    }
+}
