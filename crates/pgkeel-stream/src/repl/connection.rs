@@ -185,8 +185,11 @@ async fn connect_to(
         .map_err(|e| ReplError::invalid(format!("cannot encode the startup message: {e}")))?;
     transport
         .send(&startup, "sending the startup message")
-        .await?;
-    authenticate(&mut transport, user, database.password()).await?;
+        .await
+        .map_err(ReplError::at_startup)?;
+    authenticate(&mut transport, user, database.password())
+        .await
+        .map_err(ReplError::at_startup)?;
 
     let mut client = ReplicationConnection {
         transport,
@@ -197,7 +200,11 @@ async fn connect_to(
     };
     let what = "starting the session";
     loop {
-        let frame = client.transport.read_frame(what).await?;
+        let frame = client
+            .transport
+            .read_frame(what)
+            .await
+            .map_err(ReplError::at_startup)?;
         let frame = frame.as_ref();
         match frame.tag() {
             Some(b'S') => client.record_parameter(frame),

@@ -38,6 +38,11 @@ enum Kind {
     },
     #[error("{context}: the server closed the connection; {RECONNECT}")]
     Closed { context: String },
+    #[error(
+        "{context}: the connection was closed before the session started (a load balancer or \
+         proxy with no server up behind it does this); {RECONNECT}"
+    )]
+    ClosedAtStartup { context: String },
     #[error("{context}: no answer within {after:?}; the server or the network does not respond")]
     Timeout { context: String, after: Duration },
     #[error("{context}: {db}{}", advice(db.code()))]
@@ -122,6 +127,15 @@ impl ReplError {
                 failure,
             });
         }
+        if matches!(
+            source.kind(),
+            std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset
+        ) {
+            // Accepted, then closed while TLS was negotiated: an intermediary with no server.
+            return Self::new(Kind::ClosedAtStartup {
+                context: format!("connecting to {}", target.into()),
+            });
+        }
         Self::new(Kind::Connect {
             target: target.into(),
             source,
@@ -133,6 +147,23 @@ impl ReplError {
             context: context.into(),
             source,
         })
+    }
+
+    /// The same error, seen before the session started: a connection closed or reset then is
+    /// what HAProxy (TCP mode) and cloud load balancers do while no server is up.
+    pub(crate) fn at_startup(self) -> Self {
+        match *self.0 {
+            Kind::Closed { context } => Self::new(Kind::ClosedAtStartup { context }),
+            Kind::Io { context, source }
+                if matches!(
+                    source.kind(),
+                    std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset
+                ) =>
+            {
+                Self::new(Kind::ClosedAtStartup { context })
+            }
+            other => Self(Box::new(other)),
+        }
     }
 
     pub(crate) fn closed(context: impl Into<String>) -> Self {
@@ -194,10 +225,14 @@ impl ReplError {
     }
 
     /// At connection start, the answer of something in front of the server (pgkeel proxy,
-    /// pgbouncer) that says the server is down — 08006/08001, pgbouncer's 08P01 "server
-    /// login has been failing" — or the server still starting (57P03): worth asking again
+    /// pgbouncer, HAProxy) that says the server is down — 08006/08001, pgbouncer's 08P01
+    /// "server login has been failing", the connection closed before the session started —
+    /// or the server still starting (57P03): worth asking again
     /// within milliseconds rather than after the backoff.
     pub fn is_upstream_unavailable(&self) -> bool {
+        if matches!(&*self.0, Kind::ClosedAtStartup { .. }) {
+            return true;
+        }
         self.db_error().is_some_and(|db| match db.code() {
             "08006" | "08001" | "57P03" => true,
             "08P01" => db.message().contains("server login has been failing"),
@@ -223,6 +258,7 @@ impl ReplError {
             Kind::Connect { .. }
             | Kind::Io { .. }
             | Kind::Closed { .. }
+            | Kind::ClosedAtStartup { .. }
             | Kind::Timeout { .. }
             | Kind::Protocol { .. }
             | Kind::StreamEnded { .. }
@@ -269,5 +305,18 @@ mod tests {
         assert!(closed.is_transient() && closed.code().is_none());
         assert!(ReplError::config("x").is_fatal());
         assert!(server("42704").to_string().contains("--create"));
+    }
+
+    #[test]
+    fn a_connection_closed_before_the_session_means_an_intermediary_without_server() {
+        assert!(!ReplError::closed("reading").is_upstream_unavailable());
+        let at_start = ReplError::closed("authenticating").at_startup();
+        assert!(at_start.is_upstream_unavailable() && at_start.is_transient());
+        let eof = std::io::Error::from(std::io::ErrorKind::UnexpectedEof);
+        assert!(ReplError::connect("127.0.0.1:5432", eof).is_upstream_unavailable());
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        let refused = ReplError::connect("127.0.0.1:5432", refused);
+        assert!(refused.is_transient() && !refused.is_upstream_unavailable());
+        assert!(!server("42P01").at_startup().is_upstream_unavailable());
     }
 }

@@ -295,3 +295,55 @@ async fn close(cluster: Cluster) {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn behind_haproxy_every_row_arrives_across_postgres_restarts() {
+    let cluster = start_cluster(&[]).await;
+    let haproxy = pgkeel_testkit::Haproxy::start(cluster.port());
+    let through = format!("postgres://postgres@127.0.0.1:{}/postgres", haproxy.port());
+    let sql = client(&cluster.socket_url()).await;
+    sql.batch_execute("CREATE TABLE rows (id int PRIMARY KEY)")
+        .await
+        .unwrap();
+    let mut stream = start(config(&through, "s_haproxy", &["rows"]));
+    wait_slot(&sql, "s_haproxy").await;
+    drop(sql);
+    let cluster = std::sync::Arc::new(cluster);
+    let mut seen = BTreeSet::new();
+    for round in 0..3i32 {
+        let sql = client(&cluster.socket_url()).await;
+        sql.execute(
+            "INSERT INTO rows SELECT i FROM generate_series($1::int, $2::int) i",
+            &[&(round * 100 + 1), &(round * 100 + 100)],
+        )
+        .await
+        .unwrap();
+        drop(sql);
+        // Restart while the rows are consumed: at shutdown the walsender waits until the
+        // client confirms what it was sent, so the consumer must keep acknowledging.
+        let restarting = std::sync::Arc::clone(&cluster);
+        let restart = tokio::task::spawn_blocking(move || restarting.restart().unwrap());
+        let deadline = tokio::time::Instant::now() + pgkeel_testkit::LIVENESS;
+        while seen.len() < (round as usize + 1) * 100 || !restart.is_finished() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "round {round}: {} rows behind haproxy",
+                seen.len()
+            );
+            let Ok(delivery) =
+                tokio::time::timeout(Duration::from_millis(50), stream.deliveries.recv()).await
+            else {
+                continue;
+            };
+            let delivery = delivery.unwrap();
+            for event in &delivery.batch.events {
+                seen.insert(event.new.as_ref().unwrap()["id"].as_i64().unwrap());
+            }
+            delivery.ack();
+        }
+        restart.await.unwrap();
+    }
+    assert_eq!(seen.len(), 300);
+    assert!(stream.progress.snapshot().reconnects >= 1);
+    stream.stop().await.unwrap();
+}
