@@ -1,6 +1,7 @@
 //! The test kit of the pgkeel crates, used only as a dev-dependency: clients on a test
 //! database, bounded waits on an observable condition, a fault proxy in front of a test
-//! database, and configs with test-friendly timings. Tests run against real PostgreSQL
+//! database, a real pgbouncer in front of a test cluster, and configs with test-friendly
+//! timings. Tests run against real PostgreSQL
 //! (`pgkeel-embedded`); nothing here mocks a server.
 //!
 //! Every bounded wait here is a liveness guard ([`LIVENESS`]), never a speed check: a test
@@ -10,10 +11,12 @@
 
 mod client;
 mod config;
+mod pgbouncer;
 mod proxy;
 mod wait;
 
 pub use client::{connect, connect_with_connection, simple_scalar, sqlstate, try_connect};
 pub use config::{listener_config, pool_config};
+pub use pgbouncer::{Pgbouncer, PoolMode};
 pub use proxy::{proxied, proxy_to};
 pub use wait::{LIVENESS, eventually, until, within};
