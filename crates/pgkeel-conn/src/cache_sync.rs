@@ -83,6 +83,8 @@ struct Inner {
     wake: Notify,
     loaded: watch::Sender<u64>,
     reloads: AtomicU64,
+    /// False while the listener is deaf (NOTIFY hints do not arrive; the poll carries on).
+    hints: AtomicBool,
     shutdown: CancellationToken,
 }
 
@@ -133,6 +135,7 @@ impl CacheSync {
             wake: Notify::new(),
             loaded: watch::Sender::new(0),
             reloads: AtomicU64::new(0),
+            hints: AtomicBool::new(false),
             shutdown,
         });
         tokio::spawn(worker(Arc::clone(&inner)));
@@ -200,6 +203,13 @@ impl CacheSync {
     /// How many reloads completed.
     pub fn reloads(&self) -> u64 {
         self.inner.reloads.load(Ordering::Relaxed)
+    }
+
+    /// True while NOTIFY hints are delivered (the listener listens and its probe comes back);
+    /// false before that and while it is deaf, e.g. behind a pooler in transaction mode —
+    /// then only the fallback poll (every [`CacheSyncConfig::poll`]) keeps the cache in step.
+    pub fn hints_available(&self) -> bool {
+        self.inner.hints.load(Ordering::Acquire)
     }
 
     /// Asks for a reload.
@@ -299,9 +309,25 @@ async fn hints(inner: Arc<Inner>, mut listener: Listener) {
                 tracing::info!(cache = %inner.config.name, "hints may have been missed; reloading");
                 inner.request();
             }
-            Ok(Event::Listening { .. }) => inner.request(),
+            Ok(Event::Listening { .. }) => {
+                inner.hints.store(true, Ordering::Release);
+                inner.request();
+            }
+            Ok(Event::Deaf { reason, hint, .. }) => {
+                inner.hints.store(false, Ordering::Release);
+                tracing::warn!(
+                    cache = %inner.config.name,
+                    poll_ms = inner.config.poll.as_millis() as u64,
+                    cause = %reason,
+                    hint = %hint,
+                    "NOTIFY hints are unavailable; the fallback poll keeps the cache in step, \
+                     changes show up within one poll interval"
+                );
+                inner.request();
+            }
             Err(error) if error.is_stopped() => return,
             Err(error) => {
+                inner.hints.store(false, Ordering::Release);
                 tracing::warn!(cache = %inner.config.name, %error, "no more hints; the fallback poll keeps the cache in step");
                 return;
             }
