@@ -7,7 +7,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{Notify, watch};
@@ -41,6 +41,18 @@ async fn ensure_table(client: &tokio_postgres::Client) -> Result<(), tokio_postg
         }
     }
     Ok(())
+}
+
+/// Whether a cache's NOTIFY hints arrive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Hints {
+    /// The listener has not verified delivery yet.
+    Starting = 0,
+    /// Hints arrive: changes are seen within a round trip.
+    Available = 1,
+    /// Hints do not arrive (deaf listener, or it stopped): changes are seen by the poll.
+    Unavailable = 2,
 }
 
 /// Settings of one synchronized cache.
@@ -83,6 +95,8 @@ struct Inner {
     wake: Notify,
     loaded: watch::Sender<u64>,
     reloads: AtomicU64,
+    /// A [`Hints`] as u8: whether NOTIFY hints arrive (the poll carries on either way).
+    hints: AtomicU8,
     shutdown: CancellationToken,
 }
 
@@ -133,6 +147,7 @@ impl CacheSync {
             wake: Notify::new(),
             loaded: watch::Sender::new(0),
             reloads: AtomicU64::new(0),
+            hints: AtomicU8::new(Hints::Starting as u8),
             shutdown,
         });
         tokio::spawn(worker(Arc::clone(&inner)));
@@ -200,6 +215,22 @@ impl CacheSync {
     /// How many reloads completed.
     pub fn reloads(&self) -> u64 {
         self.inner.reloads.load(Ordering::Relaxed)
+    }
+
+    /// Whether NOTIFY hints arrive. [`Hints::Unavailable`] while the listener is deaf (e.g.
+    /// behind a pooler in transaction mode) or has stopped: then only the fallback poll (every
+    /// [`CacheSyncConfig::poll`]) keeps the cache in step.
+    pub fn hints(&self) -> Hints {
+        match self.inner.hints.load(Ordering::Acquire) {
+            x if x == Hints::Available as u8 => Hints::Available,
+            x if x == Hints::Unavailable as u8 => Hints::Unavailable,
+            _ => Hints::Starting,
+        }
+    }
+
+    /// True while NOTIFY hints arrive ([`Hints::Available`]).
+    pub fn hints_available(&self) -> bool {
+        self.hints() == Hints::Available
     }
 
     /// Asks for a reload.
@@ -299,9 +330,29 @@ async fn hints(inner: Arc<Inner>, mut listener: Listener) {
                 tracing::info!(cache = %inner.config.name, "hints may have been missed; reloading");
                 inner.request();
             }
-            Ok(Event::Listening { .. }) => inner.request(),
+            Ok(Event::Listening { .. }) => {
+                inner.hints.store(Hints::Available as u8, Ordering::Release);
+                inner.request();
+            }
+            Ok(Event::Deaf { reason, hint, .. }) => {
+                inner
+                    .hints
+                    .store(Hints::Unavailable as u8, Ordering::Release);
+                tracing::warn!(
+                    cache = %inner.config.name,
+                    poll_ms = inner.config.poll.as_millis() as u64,
+                    cause = %reason,
+                    hint = %hint,
+                    "NOTIFY hints are unavailable; the fallback poll keeps the cache in step, \
+                     changes show up within one poll interval"
+                );
+                inner.request();
+            }
             Err(error) if error.is_stopped() => return,
             Err(error) => {
+                inner
+                    .hints
+                    .store(Hints::Unavailable as u8, Ordering::Release);
                 tracing::warn!(cache = %inner.config.name, %error, "no more hints; the fallback poll keeps the cache in step");
                 return;
             }

@@ -11,6 +11,9 @@
 //! | `GET /recording?format=jsonl\|citus&since=SEQ` | the recording |
 //! | `DELETE /recording` | clears it |
 //! | `GET /metrics` | Prometheus text |
+//!
+//! Every request passes `control_access::guard` first: 403 for a foreign Host or Origin, 401
+//! without `Authorization: Bearer <token>` when a token is configured.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -28,14 +31,24 @@ use tokio_util::task::TaskTracker;
 
 use crate::citus;
 use crate::connection::Ending;
+use crate::control_access::{self, Access, ControlToken};
 use crate::error::ProxyError;
 use crate::shared::ProxyShared;
 
 type Shared = State<Arc<ProxyShared>>;
 
-/// Binds `addr` and serves the API until `shutdown`; returns the bound address.
+/// Who may use the API (see `control_access.rs`).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Policy {
+    pub(crate) token: Option<ControlToken>,
+    pub(crate) allow_remote: bool,
+}
+
+/// Binds `addr` and serves the API until `shutdown`; returns the bound address. The caller
+/// has checked the policy (`control_access::check_config`).
 pub(crate) async fn serve(
     addr: SocketAddr,
+    policy: Policy,
     shared: Arc<ProxyShared>,
     shutdown: CancellationToken,
     tasks: &TaskTracker,
@@ -46,9 +59,14 @@ pub(crate) async fn serve(
     let local = listener
         .local_addr()
         .map_err(|e| ProxyError::io("read the control API address", e))?;
+    let access = Arc::new(Access {
+        own: local,
+        token: policy.token,
+        allow_remote: policy.allow_remote,
+    });
     let app = router(shared).layer(axum::middleware::from_fn_with_state(
-        local,
-        pgkeel_net::local_only,
+        access,
+        control_access::guard,
     ));
     tasks.spawn(async move {
         let served = axum::serve(listener, app)

@@ -18,6 +18,7 @@ mod cancel;
 pub mod citus;
 mod connection;
 mod control;
+mod control_access;
 mod error;
 mod fifo;
 mod inject;
@@ -33,6 +34,7 @@ mod stats;
 mod summary;
 
 pub use connection::ConnectionInfo;
+pub use control_access::ControlToken;
 pub use error::ProxyError;
 pub use pgkeel_net::Address;
 pub use proxy::{Proxy, ProxyConfig};

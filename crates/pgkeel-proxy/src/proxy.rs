@@ -12,11 +12,12 @@ use tokio_util::task::TaskTracker;
 use crate::connection::{ConnectionInfo, Ending};
 use pgkeel_net::{Address, Listener};
 
+use crate::control_access::ControlToken;
 use crate::error::ProxyError;
 use crate::recorder::Record;
 use crate::rules::{RuleError, RuleSet};
 use crate::shared::{ProxyShared, Terminate, TlsMode};
-use crate::{control, fifo, session};
+use crate::{control, control_access, fifo, session};
 
 /// How to run a proxy.
 #[derive(Debug, Clone)]
@@ -25,8 +26,13 @@ pub struct ProxyConfig {
     pub listen: Address,
     /// The PostgreSQL server.
     pub upstream: Address,
-    /// HTTP control API address, if any.
+    /// HTTP control API address, if any. A non-loopback address needs
+    /// `control_allow_remote` and a `control_token`.
     pub control: Option<SocketAddr>,
+    /// When set, every control request must carry `Authorization: Bearer <token>`.
+    pub control_token: Option<ControlToken>,
+    /// Allow the control API on a non-loopback address (a token is required then).
+    pub control_allow_remote: bool,
     /// Citus's fifo protocol on this path, if any.
     pub fifo: Option<PathBuf>,
     /// Seed for `sometimes(p)` and delay jitter.
@@ -50,6 +56,8 @@ impl ProxyConfig {
             listen: Address::tcp("127.0.0.1", 0),
             upstream,
             control: None,
+            control_token: None,
+            control_allow_remote: false,
             fifo: None,
             seed: 0,
             tls: TlsMode::Refuse,
@@ -88,6 +96,13 @@ impl Proxy {
                     .to_owned(),
             ));
         }
+        if let Some(addr) = config.control {
+            control_access::check_config(
+                addr,
+                config.control_allow_remote,
+                config.control_token.as_ref(),
+            )?;
+        }
         let shared = Arc::new(ProxyShared::new(
             config.upstream.clone(),
             config.tls,
@@ -110,7 +125,14 @@ impl Proxy {
         ));
         let control = match config.control {
             Some(addr) => {
-                Some(control::serve(addr, Arc::clone(&shared), shutdown.clone(), &tasks).await?)
+                let policy = control::Policy {
+                    token: config.control_token.clone(),
+                    allow_remote: config.control_allow_remote,
+                };
+                Some(
+                    control::serve(addr, policy, Arc::clone(&shared), shutdown.clone(), &tasks)
+                        .await?,
+                )
             }
             None => None,
         };

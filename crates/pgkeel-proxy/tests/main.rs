@@ -11,6 +11,7 @@
 mod actions;
 mod common;
 mod control;
+mod control_token;
 mod errors;
 mod extended;
 mod fifo;

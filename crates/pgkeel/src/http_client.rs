@@ -11,9 +11,11 @@ pub(crate) struct Response {
     pub(crate) body: String,
 }
 
-/// Sends `method path` with `body` to `addr` (host:port).
+/// Sends `method path` with `body` to `addr` (host:port), with `Authorization: Bearer` when
+/// a token is given.
 pub(crate) async fn request(
     addr: &str,
+    token: Option<&str>,
     method: &str,
     path: &str,
     body: &str,
@@ -24,8 +26,14 @@ pub(crate) async fn request(
              Set --control or PGKEEL_CONTROL to its address"
         )
     })?;
+    if token.is_some_and(|t| t.bytes().any(|b| b.is_ascii_control())) {
+        bail!("the control token contains control characters (a newline?); it cannot be sent");
+    }
+    let authorization = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
     let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{authorization}Connection: close\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     );
     stream

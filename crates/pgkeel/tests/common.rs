@@ -10,6 +10,7 @@ use pgkeel_embedded::PgBinaries;
 pub(crate) fn pgkeel() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_pgkeel"));
     cmd.env_remove("RUST_LOG");
+    cmd.env_remove("PGKEEL_CONTROL_TOKEN");
     cmd
 }
 

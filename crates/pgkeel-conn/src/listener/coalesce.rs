@@ -83,7 +83,7 @@ impl Change {
                 self.count += 1;
                 self.latest = Some(notification);
             }
-            Event::Listening { .. } | Event::Gap { .. } => self.gap = true,
+            Event::Listening { .. } | Event::Gap { .. } | Event::Deaf { .. } => self.gap = true,
         }
     }
 }

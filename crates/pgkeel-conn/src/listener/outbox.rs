@@ -17,6 +17,17 @@ pub(super) struct Outbox {
     tx: Sender<Event>,
     listening: Option<(u64, SystemTime)>,
     gap: Option<GapMark>,
+    deaf: Option<DeafMark>,
+}
+
+/// A deafness not yet delivered (one per episode).
+#[derive(Debug, Clone)]
+struct DeafMark {
+    /// When it was noticed (orders it against a pending Listening).
+    noticed: SystemTime,
+    since: SystemTime,
+    reason: String,
+    hint: String,
 }
 
 /// A gap not yet delivered; several merge into one.
@@ -45,12 +56,24 @@ impl Outbox {
             tx,
             listening: None,
             gap: None,
+            deaf: None,
         }
     }
 
     /// True while a marker waits for room.
     pub(super) fn has_pending(&self) -> bool {
-        self.listening.is_some() || self.gap.is_some()
+        self.listening.is_some() || self.gap.is_some() || self.deaf.is_some()
+    }
+
+    /// Delivery stopped (see [`Event::Deaf`]); noticed now.
+    pub(super) fn deaf(&mut self, since: SystemTime, reason: String, hint: &str) {
+        self.deaf = Some(DeafMark {
+            noticed: SystemTime::now(),
+            since,
+            reason,
+            hint: hint.to_owned(),
+        });
+        self.try_flush();
     }
 
     /// LISTEN took effect at `at` for `epoch`; after a loss noticed at `lost_at`, a Gap follows.
@@ -101,7 +124,7 @@ impl Outbox {
 
     /// Sends the next marker into the room `permit` holds.
     pub(super) fn send_pending(&mut self, permit: OwnedPermit<Event>) {
-        if let Some(event) = take_next(&mut self.listening, &mut self.gap) {
+        if let Some(event) = take_next(&mut self.listening, &mut self.gap, &mut self.deaf) {
             permit.send(event);
         }
     }
@@ -112,7 +135,7 @@ impl Outbox {
             let Ok(permit) = self.tx.try_reserve() else {
                 return;
             };
-            if let Some(event) = take_next(&mut self.listening, &mut self.gap) {
+            if let Some(event) = take_next(&mut self.listening, &mut self.gap, &mut self.deaf) {
                 permit.send(event);
             }
         }
@@ -126,19 +149,40 @@ impl Outbox {
     }
 }
 
-/// Listening first (it opens the epoch the gap is reported in), then the gap.
+/// Listening first (it opens the epoch the gap is reported in), then the gap; a deafness
+/// noticed before the pending Listening goes before it, one noticed after it goes last.
 fn take_next(
     listening: &mut Option<(u64, SystemTime)>,
     gap: &mut Option<GapMark>,
+    deaf: &mut Option<DeafMark>,
 ) -> Option<Event> {
+    let deaf_first = match (&*deaf, &*listening) {
+        (Some(d), Some((_, at))) => d.noticed <= *at,
+        (Some(_), None) => gap.is_none(),
+        (None, _) => false,
+    };
+    if deaf_first && let Some(d) = deaf.take() {
+        return Some(Event::Deaf {
+            since: d.since,
+            reason: d.reason,
+            hint: d.hint,
+        });
+    }
     if let Some((epoch, at)) = listening.take() {
         return Some(Event::Listening { epoch, at });
     }
-    gap.take().map(|g| Event::Gap {
-        lost_at: g.lost_at,
-        relistened_at: g.relistened_at,
-        dropped: g.dropped,
-        reconnected: g.reconnected,
+    if let Some(g) = gap.take() {
+        return Some(Event::Gap {
+            lost_at: g.lost_at,
+            relistened_at: g.relistened_at,
+            dropped: g.dropped,
+            reconnected: g.reconnected,
+        });
+    }
+    deaf.take().map(|d| Event::Deaf {
+        since: d.since,
+        reason: d.reason,
+        hint: d.hint,
     })
 }
 

@@ -10,6 +10,8 @@ const NOTIFICATIONS: &str = "pgkeel_listener_notifications_total";
 const DROPPED: &str = "pgkeel_listener_dropped_total";
 const LOSSES: &str = "pgkeel_listener_losses_total";
 const EPOCH: &str = "pgkeel_listener_epoch";
+const DEAF: &str = "pgkeel_listener_deaf";
+const DEAF_EPISODES: &str = "pgkeel_listener_deaf_total";
 
 /// A snapshot of a listener's counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -24,6 +26,13 @@ pub struct ListenerStats {
     pub dropped: u64,
     /// Connections lost after LISTEN took effect.
     pub losses: u64,
+    /// True while notifications are not delivered although LISTEN succeeded (see
+    /// [`Event::Deaf`](super::Event::Deaf)); false again once a probe comes back.
+    pub deaf: bool,
+    /// Deaf episodes so far.
+    pub deaf_episodes: u64,
+    /// Delivery probes that came back.
+    pub probes: u64,
 }
 
 /// Counters and the final error, shared by the handle and the task.
@@ -34,6 +43,9 @@ pub(super) struct Shared {
     notifications: AtomicU64,
     dropped: AtomicU64,
     losses: AtomicU64,
+    deaf: AtomicBool,
+    deaf_episodes: AtomicU64,
+    probes: AtomicU64,
     failure: OnceLock<Error>,
     metrics: Metrics,
 }
@@ -44,6 +56,8 @@ struct Metrics {
     dropped: metrics::Counter,
     losses: metrics::Counter,
     epoch: metrics::Gauge,
+    deaf: metrics::Gauge,
+    deaf_episodes: metrics::Counter,
 }
 
 impl Shared {
@@ -54,12 +68,17 @@ impl Shared {
             notifications: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             losses: AtomicU64::new(0),
+            deaf: AtomicBool::new(false),
+            deaf_episodes: AtomicU64::new(0),
+            probes: AtomicU64::new(0),
             failure: OnceLock::new(),
             metrics: Metrics {
                 notifications: metrics::counter!(NOTIFICATIONS, "listener" => name.to_owned()),
                 dropped: metrics::counter!(DROPPED, "listener" => name.to_owned()),
                 losses: metrics::counter!(LOSSES, "listener" => name.to_owned()),
                 epoch: metrics::gauge!(EPOCH, "listener" => name.to_owned()),
+                deaf: metrics::gauge!(DEAF, "listener" => name.to_owned()),
+                deaf_episodes: metrics::counter!(DEAF_EPISODES, "listener" => name.to_owned()),
             },
         }
     }
@@ -71,6 +90,9 @@ impl Shared {
             notifications: self.notifications.load(Ordering::Acquire),
             dropped: self.dropped.load(Ordering::Acquire),
             losses: self.losses.load(Ordering::Acquire),
+            deaf: self.deaf.load(Ordering::Acquire),
+            deaf_episodes: self.deaf_episodes.load(Ordering::Acquire),
+            probes: self.probes.load(Ordering::Acquire),
         }
     }
 
@@ -84,6 +106,32 @@ impl Shared {
         self.listening.store(false, Ordering::Release);
         self.losses.fetch_add(1, Ordering::AcqRel);
         self.metrics.losses.increment(1);
+    }
+
+    /// Deaf from now on; true when this starts an episode.
+    pub(super) fn deaf(&self) -> bool {
+        self.listening.store(false, Ordering::Release);
+        let started = !self.deaf.swap(true, Ordering::AcqRel);
+        if started {
+            self.deaf_episodes.fetch_add(1, Ordering::AcqRel);
+            self.metrics.deaf_episodes.increment(1);
+            self.metrics.deaf.set(1.0);
+        }
+        started
+    }
+
+    /// A probe came back.
+    pub(super) fn probed(&self) {
+        self.probes.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Heard again; true when this ends an episode.
+    pub(super) fn heard(&self) -> bool {
+        let ended = self.deaf.swap(false, Ordering::AcqRel);
+        if ended {
+            self.metrics.deaf.set(0.0);
+        }
+        ended
     }
 
     pub(super) fn not_listening(&self) {

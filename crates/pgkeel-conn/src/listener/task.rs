@@ -12,7 +12,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::command::{Command, Op};
 use super::connect::{self, Failure};
+use super::event::DEAF_HINT;
 use super::outbox::Outbox;
+use super::self_notify::Prober;
 use super::session::{self, End};
 use super::stats::Shared;
 use crate::backoff::{Jitter, starting_up_delay};
@@ -37,9 +39,11 @@ pub(super) struct Ctx {
     pub(super) buffer: usize,
     /// The last epoch announced.
     pub(super) epoch: u64,
-    /// Set after a listening connection was lost: its last sign of life. The next Listening
-    /// is followed by a Gap from there.
+    /// Set after a listening connection was lost (its last sign of life) or went deaf (since
+    /// when). The next Listening is followed by a Gap from there.
     pub(super) lost_at: Option<SystemTime>,
+    /// The delivery probe's channel and sending connection.
+    pub(super) prober: Prober,
 }
 
 impl Ctx {
@@ -52,8 +56,10 @@ impl Ctx {
         cancel: CancellationToken,
         buffer: usize,
     ) -> Self {
+        let database = config.connector();
         Ctx {
-            database: config.connector(),
+            prober: Prober::new(&database),
+            database,
             config,
             channels,
             outbox,
@@ -123,6 +129,23 @@ async fn supervise(ctx: &mut Ctx) -> Option<Error> {
                     cause,
                     listened: false,
                 } => (Some(cause), false, false, false),
+                End::Deaf { reason, since } => {
+                    ctx.lost_at = Some(ctx.lost_at.map_or(since, |at| at.min(since)));
+                    if ctx.shared.deaf() {
+                        ctx.outbox.deaf(since, reason.clone(), DEAF_HINT);
+                        tracing::error!(
+                            listener = %name,
+                            epoch = ctx.epoch,
+                            cause = %reason,
+                            hint = DEAF_HINT,
+                            "listener is deaf: notifications are not delivered; reconnecting and \
+                             probing until they are"
+                        );
+                        (None, false, false, false)
+                    } else {
+                        (Some(format!("still deaf: {reason}")), false, false, false)
+                    }
+                }
             },
             Err(Failure::Fatal(error)) => {
                 tracing::error!(listener = %name, error = %error, "listener gives up");

@@ -4,10 +4,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use pgkeel_conn::cache_sync::{CacheSync, CacheSyncConfig};
+use pgkeel_conn::cache_sync::{CacheSync, CacheSyncConfig, Hints};
 use pgkeel_conn::{Pool, PoolConfig, Wait};
 use pgkeel_embedded::harness::TestDatabase;
-use pgkeel_testkit::{LIVENESS, connect, eventually, proxied, simple_scalar, until, within};
+use pgkeel_testkit::{
+    LIVENESS, Pgbouncer, PoolMode, connect, eventually, proxied, simple_scalar, until, within,
+};
 
 /// One instance: a pool, and a cache holding the names in `app_flags`.
 struct Instance {
@@ -109,6 +111,35 @@ async fn with_its_hints_stalled_an_instance_still_converges_by_polling() {
     let version = publish(&a, "beta").await;
     until_version(&b, version).await;
     assert_eq!(*b.cache.lock().unwrap(), vec!["beta".to_owned()]);
+}
+
+/// Behind pgbouncer in transaction mode NOTIFY hints never arrive: the instance says so and
+/// converges by polling.
+#[tokio::test]
+async fn behind_transaction_pooling_hints_are_unavailable_and_polling_converges() {
+    let db = TestDatabase::new();
+    setup(&db).await;
+    let bouncer = Pgbouncer::start(db.cluster().port(), PoolMode::Transaction);
+    let a = instance(pool(&db.url(), "cache-a"), Duration::from_secs(60));
+    let b = instance(
+        pool(&bouncer.url(db.name()), "cache-b"),
+        Duration::from_millis(300),
+    );
+    until("B reports its hints unavailable", || {
+        b.sync.hints() == Hints::Unavailable
+    })
+    .await;
+    until_version(&a, 0).await;
+    for name in ["one", "two", "three"] {
+        let version = publish(&a, name).await;
+        until_version(&b, version).await;
+    }
+    assert_eq!(
+        *b.cache.lock().unwrap(),
+        vec!["one".to_owned(), "three".to_owned(), "two".to_owned()]
+    );
+    assert!(a.sync.hints_available());
+    assert_eq!(b.sync.hints(), Hints::Unavailable);
 }
 
 #[tokio::test]

@@ -4,5 +4,6 @@
 mod basics;
 mod coalesce;
 mod faults;
+mod pooler;
 mod private;
 mod support;

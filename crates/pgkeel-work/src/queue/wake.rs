@@ -160,6 +160,11 @@ pub(crate) fn listen(
                     tracing::debug!(%queue, reconnected, dropped, "notifications may have been missed; looking for jobs");
                     wake.signal();
                 }
+                Ok(Event::Deaf { reason, .. }) => {
+                    tracing::warn!(%queue, cause = %reason, "NOTIFY wake-ups are not delivered; polling only until they are");
+                    counters.listening.store(false, Ordering::SeqCst);
+                    wake.signal();
+                }
                 Err(e) if e.is_stopped() => break,
                 Err(e) => {
                     tracing::warn!(%queue, error = %e, "cannot listen for new jobs; polling only");

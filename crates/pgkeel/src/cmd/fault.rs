@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::args::parse_duration;
 use crate::cmd::proxy::DEFAULT_CONTROL;
-use crate::http_client::request;
+use crate::http_client::{Response, request};
 
 /// Change or inspect the rules of a running `pgkeel proxy`.
 #[derive(Debug, clap::Args)]
@@ -43,6 +43,15 @@ pub(crate) struct FaultArgs {
     /// Control API of the proxy.
     #[arg(long, env = "PGKEEL_CONTROL", default_value = DEFAULT_CONTROL, value_name = "ADDR")]
     control: String,
+
+    /// Token of a proxy started with --control-token (sent as `Authorization: Bearer`).
+    #[arg(
+        long,
+        env = "PGKEEL_CONTROL_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    control_token: Option<String>,
 
     /// Print the recording (oldest first).
     #[arg(long)]
@@ -78,7 +87,11 @@ pub(crate) struct FaultArgs {
 }
 
 pub(crate) async fn run(args: FaultArgs, _shutdown: CancellationToken) -> anyhow::Result<ExitCode> {
-    let api = args.control.as_str();
+    let api = Api {
+        addr: args.control.as_str(),
+        token: args.control_token.as_deref(),
+    };
+    let api = &api;
     let mut did_something = false;
     if let Some(rules) = &args.rules {
         did_something = true;
@@ -91,7 +104,7 @@ pub(crate) async fn run(args: FaultArgs, _shutdown: CancellationToken) -> anyhow
         } else {
             rules.clone()
         };
-        let response = request(api, "PUT", "/rules", &text).await?;
+        let response = call(api, "PUT", "/rules", &text).await?;
         let body: Value = parse(&response.body)?;
         if response.status != 200 {
             eprintln!(
@@ -109,12 +122,12 @@ pub(crate) async fn run(args: FaultArgs, _shutdown: CancellationToken) -> anyhow
     }
     if args.reset_recording {
         did_something = true;
-        let response = request(api, "DELETE", "/recording", "").await?;
+        let response = call(api, "DELETE", "/recording", "").await?;
         expect_ok(&response.status, &response.body)?;
     }
     if let Some(id) = args.kill_connection {
         did_something = true;
-        let response = request(api, "DELETE", &format!("/connections/{id}"), "").await?;
+        let response = call(api, "DELETE", &format!("/connections/{id}"), "").await?;
         if response.status == 404 {
             bail!("no open connection {id} (see `pgkeel fault --connections`)");
         }
@@ -122,7 +135,7 @@ pub(crate) async fn run(args: FaultArgs, _shutdown: CancellationToken) -> anyhow
     }
     if args.connections {
         did_something = true;
-        let response = request(api, "GET", "/connections", "").await?;
+        let response = call(api, "GET", "/connections", "").await?;
         expect_ok(&response.status, &response.body)?;
         let list: Value = parse(&response.body)?;
         if args.json {
@@ -133,7 +146,7 @@ pub(crate) async fn run(args: FaultArgs, _shutdown: CancellationToken) -> anyhow
     }
     if args.dump {
         did_something = true;
-        let response = request(api, "GET", "/recording?format=jsonl", "").await?;
+        let response = call(api, "GET", "/recording?format=jsonl", "").await?;
         expect_ok(&response.status, &response.body)?;
         if args.json {
             print_raw(&response.body)?;
@@ -149,7 +162,7 @@ pub(crate) async fn run(args: FaultArgs, _shutdown: CancellationToken) -> anyhow
             args.min,
             timeout.as_millis()
         );
-        let response = request(api, "GET", &path, "").await?;
+        let response = call(api, "GET", &path, "").await?;
         let body: Value = parse(&response.body)?;
         if response.status != 200 {
             eprintln!("pgkeel: {}", body["error"].as_str().unwrap_or("timed out"));
@@ -158,7 +171,7 @@ pub(crate) async fn run(args: FaultArgs, _shutdown: CancellationToken) -> anyhow
         println_out(&format!("fired {} time(s)", body["fired"]))?;
     }
     if !did_something {
-        let response = request(api, "GET", "/rules", "").await?;
+        let response = call(api, "GET", "/rules", "").await?;
         expect_ok(&response.status, &response.body)?;
         let body: Value = parse(&response.body)?;
         if args.json {
@@ -168,6 +181,36 @@ pub(crate) async fn run(args: FaultArgs, _shutdown: CancellationToken) -> anyhow
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The control API and how to authenticate to it.
+struct Api<'a> {
+    addr: &'a str,
+    token: Option<&'a str>,
+}
+
+/// One request; a refusal (403 foreign Host, 401 token) is an error naming the fix.
+async fn call(api: &Api<'_>, method: &str, path: &str, body: &str) -> anyhow::Result<Response> {
+    let response = request(api.addr, api.token, method, path, body).await?;
+    if response.status == 401 || response.status == 403 {
+        let why = serde_json::from_str::<Value>(&response.body)
+            .ok()
+            .and_then(|v| v["error"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| response.body.trim().to_owned());
+        let hint = match (response.status, api.token) {
+            (401, None) => "; set --control-token or PGKEEL_CONTROL_TOKEN to the proxy's token",
+            (401, Some(_)) => {
+                "; --control-token / PGKEEL_CONTROL_TOKEN must be the token the proxy was started with"
+            }
+            _ => "",
+        };
+        bail!(
+            "the control API at {} refused the request ({}): {why}{hint}",
+            api.addr,
+            response.status
+        );
+    }
+    Ok(response)
 }
 
 fn parse(body: &str) -> anyhow::Result<Value> {

@@ -30,7 +30,15 @@ use crate::time_format::rfc3339;
         Lines on stdout (times in RFC 3339, UTC):\n  \
         {\"event\":\"listening\",\"epoch\":1,\"at\":...}   LISTEN in force; epoch 2, 3, ... after each reconnect\n  \
         {\"event\":\"notification\",\"channel\":\"jobs\",\"payload\":\"42\",\"pid\":1234,\"at\":...}\n  \
-        {\"event\":\"gap\",\"lost_at\":...,\"relistened_at\":...,\"dropped\":0,\"reconnected\":true}\n\n\
+        {\"event\":\"gap\",\"lost_at\":...,\"relistened_at\":...,\"dropped\":0,\"reconnected\":true}\n  \
+        {\"event\":\"deaf\",\"since\":...,\"reason\":\"...\",\"hint\":\"...\"}   notifications are not delivered\n\n\
+        listening is printed only once delivery was verified: the listener sends itself a \
+        notification on a private channel (pgkeel_probe_...) through a second connection and \
+        waits for it, and repeats that every --keepalive. When it does not come back within \
+        --keepalive (behind pgbouncer with pool_mode = transaction LISTEN \"succeeds\" and \
+        nothing is ever delivered), a deaf line says so — within two keepalives of delivery \
+        stopping — and the listener keeps reconnecting and probing; when delivery works again, \
+        listening and a gap line follow.\n\n\
         A gap covers notifications sent between lost_at and relistened_at. If stdout is slower \
         than the notifications, up to --buffer events wait; beyond that notifications are \
         dropped and a gap line counts them in \"dropped\" (memory stays bounded). Logs — \
@@ -109,6 +117,11 @@ enum Line<'a> {
         dropped: u64,
         reconnected: bool,
     },
+    Deaf {
+        since: String,
+        reason: &'a str,
+        hint: &'a str,
+    },
 }
 
 /// One event as a JSON line.
@@ -134,6 +147,15 @@ fn json_line(event: &Event) -> String {
             relistened_at: rfc3339(*relistened_at),
             dropped: *dropped,
             reconnected: *reconnected,
+        },
+        Event::Deaf {
+            since,
+            reason,
+            hint,
+        } => Line::Deaf {
+            since: rfc3339(*since),
+            reason,
+            hint,
         },
     };
     // Serializing strings and numbers cannot fail; an empty object would still be a line.

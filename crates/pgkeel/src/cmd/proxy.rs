@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use pgkeel_proxy::{Address, Proxy, ProxyConfig, TlsMode};
+use pgkeel_proxy::{Address, ControlToken, Proxy, ProxyConfig, TlsMode};
 use tokio_util::sync::CancellationToken;
 
 /// Default address of the control API (and of `pgkeel fault`).
@@ -30,13 +30,19 @@ pub(crate) const DEFAULT_CONTROL: &str = "127.0.0.1:7432";
         connection-level rules); `terminate` completes TLS with the client itself (--tls-cert \
         and --tls-key, or a certificate generated at start for localhost/127.0.0.1/::1) and \
         connects upstream with --upstream-sslmode, so clients keep sslmode=require or \
-        verify-full and every rule still sees every message.",
+        verify-full and every rule still sees every message.\n\n\
+        The control API answers only local tools (403 for a foreign Host or a web page's \
+        Origin). With --control-token (or PGKEEL_CONTROL_TOKEN) every request must carry \
+        `Authorization: Bearer <token>` (401 otherwise); a non-loopback --control-listen needs \
+        both --control-allow-remote and a token.",
     after_help = "Examples:\n  \
         pgkeel proxy --upstream 127.0.0.1:5432 --listen 127.0.0.1:6432\n  \
         pgkeel fault 'conn.onQuery(query=\"^COMMIT\").kill()'      # in another shell\n  \
         pgkeel proxy --upstream /var/run/postgresql/.s.PGSQL.5432 --listen /tmp/p/.s.PGSQL.6432\n  \
         pgkeel proxy --upstream 127.0.0.1:5432 --rules 'conn.onQuery().delay(50)' --control-listen none\n  \
-        pgkeel proxy --upstream db:5432 --tls terminate --upstream-sslmode verify-full --upstream-sslrootcert ca.crt"
+        pgkeel proxy --upstream db:5432 --tls terminate --upstream-sslmode verify-full --upstream-sslrootcert ca.crt\n  \
+        PGKEEL_CONTROL_TOKEN=$(openssl rand -hex 32) pgkeel proxy --upstream 127.0.0.1:5432 \
+        --control-listen 0.0.0.0:7432 --control-allow-remote"
 )]
 pub(crate) struct ProxyArgs {
     /// The PostgreSQL server: host:port or a unix socket path (/dir/.s.PGSQL.5432).
@@ -47,7 +53,8 @@ pub(crate) struct ProxyArgs {
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
     listen: Address,
 
-    /// HTTP control API address, or `none`. Loopback only unless --control-allow-remote.
+    /// HTTP control API address, or `none`. Loopback only unless --control-allow-remote (which
+    /// needs --control-token).
     #[arg(
         long,
         visible_alias = "control",
@@ -57,9 +64,21 @@ pub(crate) struct ProxyArgs {
     control_listen: String,
 
     /// Allow the control API on a non-loopback address (anyone who reaches it can kill your
-    /// connections).
+    /// connections): requires --control-token. A Host naming the listen address (any IP
+    /// literal when listening on 0.0.0.0 or ::) is then accepted too.
     #[arg(long)]
     control_allow_remote: bool,
+
+    /// Require `Authorization: Bearer TOKEN` on every control request (401 otherwise);
+    /// `pgkeel fault` sends it from its --control-token or PGKEEL_CONTROL_TOKEN. Prefer the
+    /// environment variable: a command line is visible to every user of the machine.
+    #[arg(
+        long,
+        env = "PGKEEL_CONTROL_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    control_token: Option<String>,
 
     /// Also accept commands on this fifo (Citus's protocol; created if missing).
     #[arg(long, value_name = "PATH")]
@@ -133,7 +152,15 @@ pub(crate) async fn run(args: ProxyArgs, shutdown: CancellationToken) -> anyhow:
             })?;
             if !addr.ip().is_loopback() && !args.control_allow_remote {
                 bail!(
-                    "--control-listen {addr} is not a loopback address; add --control-allow-remote if you mean it"
+                    "--control-listen {addr} is not a loopback address; add --control-allow-remote \
+                     (and a token: --control-token or PGKEEL_CONTROL_TOKEN) if you mean it"
+                );
+            }
+            if !addr.ip().is_loopback() && args.control_token.is_none() {
+                bail!(
+                    "--control-allow-remote requires a token: set PGKEEL_CONTROL_TOKEN (or \
+                     --control-token TOKEN), e.g. PGKEEL_CONTROL_TOKEN=$(openssl rand -hex 32); \
+                     clients send it as `Authorization: Bearer <token>`"
                 );
             }
             Some(addr)
@@ -147,9 +174,16 @@ pub(crate) async fn run(args: ProxyArgs, shutdown: CancellationToken) -> anyhow:
     } else {
         (None, None)
     };
+    let control_token = args
+        .control_token
+        .map(ControlToken::new)
+        .transpose()
+        .context("--control-token / PGKEEL_CONTROL_TOKEN")?;
     let mut config = ProxyConfig::new(args.upstream.clone());
     config.listen = args.listen;
     config.control = control;
+    config.control_token = control_token;
+    config.control_allow_remote = args.control_allow_remote;
     config.fifo = args.fifo;
     config.seed = args.seed;
     config.tls = match args.tls {

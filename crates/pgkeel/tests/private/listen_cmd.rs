@@ -194,3 +194,34 @@ fn listen_help_teaches_and_channels_are_required() {
     assert_eq!(missing.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("<CHANNEL>"));
 }
+
+/// Behind pgbouncer in transaction mode LISTEN "succeeds" and nothing is delivered: instead of
+/// `listening` and silence forever, `pgkeel listen` prints a deaf line with what to do.
+#[test]
+fn listen_behind_transaction_pooling_prints_deaf() {
+    let db = TestDatabase::new();
+    let bouncer = pgkeel_testkit::Pgbouncer::start(
+        db.cluster().port(),
+        pgkeel_testkit::PoolMode::Transaction,
+    );
+    let mut listen =
+        RunningListen::start(&bouncer.url(db.name()), &["--keepalive", "500ms", "jobs"]);
+    let deaf = listen.next();
+    assert_eq!(deaf["event"], "deaf", "{deaf}");
+    assert!(
+        deaf["hint"]
+            .as_str()
+            .unwrap()
+            .contains("pool_mode = session"),
+        "{deaf}"
+    );
+    assert!(
+        deaf["reason"].as_str().unwrap().contains("did not arrive"),
+        "{deaf}"
+    );
+    assert!(deaf["since"].as_str().unwrap().ends_with('Z'), "{deaf}");
+    kill(Pid::from_raw(listen.child.id() as i32), Signal::SIGTERM).unwrap();
+    let (status, stderr) = listen.wait();
+    assert!(status.success(), "{stderr}");
+    assert!(stderr.contains("listener is deaf"), "{stderr}");
+}

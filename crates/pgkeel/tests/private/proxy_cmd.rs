@@ -137,6 +137,77 @@ fn proxy_refuses_bad_options_clearly() {
     );
 }
 
+/// A proxy started with a token answers `pgkeel fault` only when it sends the same token
+/// (from --control-token or PGKEEL_CONTROL_TOKEN); without it the user is told what to set.
+#[test]
+fn fault_sends_the_control_token() {
+    let cluster = private_cluster().start().unwrap();
+    let token = "cli-token-0123456789";
+    let proxy = RunningProxy::start_with_env(
+        &format!("127.0.0.1:{}", cluster.port()),
+        &[],
+        &[("PGKEEL_CONTROL_TOKEN", token)],
+    );
+    let missing = proxy.fault(&["--connections"]);
+    assert_eq!(missing.status.code(), Some(1));
+    let stderr = text(&missing.stderr);
+    assert!(
+        stderr.contains("401") && stderr.contains("PGKEEL_CONTROL_TOKEN"),
+        "{stderr}"
+    );
+    let wrong = proxy.fault(&["--control-token", "nope", "conn.allow()"]);
+    assert_eq!(wrong.status.code(), Some(1));
+    assert!(
+        text(&wrong.stderr).contains("401"),
+        "{}",
+        text(&wrong.stderr)
+    );
+
+    let set = proxy.fault(&[
+        "--control-token",
+        token,
+        r#"conn.onQuery(query="^SELECT 'boom'").kill()"#,
+    ]);
+    assert!(set.status.success(), "{}", text(&set.stderr));
+    assert_eq!(text(&set.stdout).trim(), "rules version 1 in force");
+    assert!(psql_result(&proxy.url(), "SELECT 'boom'").is_err());
+    let shown = pgkeel()
+        .args(["fault", "--json"])
+        .env("PGKEEL_CONTROL", &proxy.control)
+        .env("PGKEEL_CONTROL_TOKEN", token)
+        .output()
+        .unwrap();
+    assert!(shown.status.success(), "{}", text(&shown.stderr));
+    assert!(
+        text(&shown.stdout).contains("SELECT 'boom'"),
+        "{}",
+        text(&shown.stdout)
+    );
+}
+
+#[test]
+fn a_remote_control_api_needs_a_token() {
+    let out = pgkeel()
+        .args([
+            "proxy",
+            "--upstream",
+            "127.0.0.1:1",
+            "--control",
+            "0.0.0.0:0",
+            "--control-allow-remote",
+        ])
+        .env_remove("PGKEEL_CONTROL_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("--control-allow-remote requires a token")
+            && stderr.contains("PGKEEL_CONTROL_TOKEN"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn a_dead_upstream_is_reported_to_the_client() {
     let port = std::net::TcpListener::bind("127.0.0.1:0")

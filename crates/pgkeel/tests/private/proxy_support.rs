@@ -13,9 +13,15 @@ pub(crate) struct RunningProxy {
 
 impl RunningProxy {
     pub(crate) fn start(upstream: &str, extra: &[&str]) -> Self {
+        Self::start_with_env(upstream, extra, &[])
+    }
+
+    /// Like [`RunningProxy::start`], with extra environment variables for the proxy.
+    pub(crate) fn start_with_env(upstream: &str, extra: &[&str], env: &[(&str, &str)]) -> Self {
         let mut child = pgkeel()
             .args(["proxy", "--upstream", upstream, "--control", "127.0.0.1:0"])
             .args(extra)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()

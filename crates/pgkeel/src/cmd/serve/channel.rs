@@ -63,6 +63,16 @@ pub(crate) async fn listen(mut connection: PoolConfig, app: Arc<App>, shutdown: 
                 );
                 app.requests.config();
             }
+            Ok(Event::Deaf { reason, hint, .. }) => {
+                metrics::counter!(GAPS).increment(1);
+                tracing::error!(
+                    cause = %reason,
+                    hint = %hint,
+                    "reload requests by NOTIFY are not delivered; reloading config and schema now, \
+                     reload later with SIGUSR1/SIGUSR2"
+                );
+                app.requests.config();
+            }
             Err(error) if error.is_stopped() => return,
             Err(error) => {
                 tracing::error!(%error, "stopped listening for reload requests; reload with SIGUSR1/SIGUSR2");
