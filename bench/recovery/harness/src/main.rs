@@ -13,6 +13,7 @@
 //! PGKEEL_BIN, OUT, DOWN_MIN_MS, DOWN_MAX_MS, PAUSE_MS, SERVE_POLL_MS, COLD_RESTARTS. See
 //! bench/recovery/README.md for what is measured and how.
 
+mod behind;
 mod cold;
 mod notify;
 mod probe;
@@ -31,7 +32,9 @@ use pgkeel_embedded::Cluster;
 use pgkeel_embedded::harness::private_cluster;
 use tokio_util::sync::CancellationToken;
 
-use crate::report::{Attempt as AttemptSample, HealthSample, Meta, Outage, Results, ServePoll};
+use crate::report::{
+    Attempt as AttemptSample, BehindSample, HealthSample, Meta, Outage, Results, ServePoll,
+};
 use crate::stats::{Rng, ms, ms_between};
 use crate::workers::{Retry, WorkLog};
 
@@ -294,43 +297,39 @@ async fn main() -> Result<(), BoxError> {
     }
     say(&format!("pgkeel serve ready on {admin}"));
 
-    // (b') the same pool and serve behind a pgkeel proxy, which accepts TCP while the server
-    // is down and answers FATAL 08006: an intermediary as pgbouncer or HAProxy would be.
+    // (b') the same pool and serve behind intermediaries that accept TCP while the server is
+    // down: a pgkeel proxy (answers FATAL 08006) and HAProxy in TCP mode (closes the connection),
+    // as pgbouncer, HAProxy in front of Patroni or a cloud load balancer would be.
     let proxy = pgkeel_proxy::Proxy::start(pgkeel_proxy::ProxyConfig::new(
         pgkeel_proxy::Address::tcp("127.0.0.1", cluster.port()),
     ))
     .await?;
-    let proxied_url = url.replacen(
-        &format!(":{}/", cluster.port()),
-        &format!(":{}/", proxy.port().unwrap_or_default()),
-        1,
-    );
-    let proxied_pool = Pool::builder(PoolConfig::from_url(&proxied_url)?)
-        .on_reconnect("schema", |conn| async move {
-            conn.query(SCHEMA_SQL, &[]).await?;
-            Ok(())
-        })
-        .start()?;
-    proxied_pool.ready(STEP_LIMIT).await?;
-    let mut proxied_serve = serve::start(
-        &options.pgkeel_bin,
-        &proxied_url,
-        &options.out.join("serve-proxied.log"),
-    )
-    .await?;
-    let proxied_admin = proxied_serve.admin;
-    if tokio::time::timeout(
-        STEP_LIMIT,
-        serve::poll_until(proxied_admin, Duration::from_millis(10), |s| s == Some(200)),
-    )
-    .await
-    .is_err()
-    {
-        return Err("pgkeel serve behind the proxy did not become ready".into());
+    let haproxy = pgkeel_testkit::Haproxy::start(cluster.port());
+    let through =
+        |port: u16| url.replacen(&format!(":{}/", cluster.port()), &format!(":{port}/"), 1);
+    let mut behind = Vec::new();
+    for (name, port, log) in [
+        (
+            "pgkeel proxy",
+            proxy.port().unwrap_or_default(),
+            "serve-proxied.log",
+        ),
+        ("HAProxy", haproxy.port(), "serve-haproxy.log"),
+    ] {
+        let observers = behind::Behind::start(
+            name,
+            &through(port),
+            SCHEMA_SQL,
+            &options.pgkeel_bin,
+            &options.out.join(log),
+        )
+        .await?;
+        say(&format!(
+            "behind {name}: pool ready, serve ready on {}",
+            observers.admin()
+        ));
+        behind.push(observers);
     }
-    say(&format!(
-        "behind the pgkeel proxy: pool ready, serve ready on {proxied_admin}"
-    ));
 
     // (c) baselines: plain deadpool pools with a naive retry loop.
     let naive = Retry {
@@ -376,7 +375,7 @@ async fn main() -> Result<(), BoxError> {
         // Steady state: everyone served since the last outage.
         let steady = until(STEP_LIMIT, Duration::from_millis(5), || {
             pool.health().is_ready()
-                && proxied_pool.health().is_ready()
+                && behind.iter().all(behind::Behind::is_ready)
                 && [&pgkeel_log, &naive_log, &fixed_log]
                     .iter()
                     .all(|l| index == 0 || l.first_success_after(last_stop).is_some())
@@ -422,27 +421,14 @@ async fn main() -> Result<(), BoxError> {
                 .failed_after(t_stop)),
         );
         let noticed = [pgkeel_noticed, serve_noticed, naive_noticed, fixed_noticed];
-        let mut proxied_rx = proxied_pool.subscribe();
-        // (The watch's borrow is dropped at once: holding it would block the pool's writer.)
-        let proxied_noticed = tokio::join!(
-            async {
-                tokio::time::timeout(STEP_LIMIT, proxied_rx.wait_for(|h| !h.is_ready()))
-                    .await
-                    .is_ok_and(|r| r.is_ok())
-            },
-            async {
-                tokio::time::timeout(
-                    STEP_LIMIT,
-                    serve::poll_until(proxied_admin, Duration::from_millis(5), |s| s != Some(200)),
+        for observers in &behind {
+            if !observers.noticed().await {
+                return Err(format!(
+                    "outage {index}: an observer behind {} did not notice",
+                    observers.name
                 )
-                .await
-                .is_ok()
-            },
-        );
-        if !proxied_noticed.0 || !proxied_noticed.1 {
-            return Err(
-                format!("outage {index}: an observer behind the proxy did not notice").into(),
-            );
+                .into());
+            }
         }
         if noticed.iter().any(Option::is_none) {
             return Err(format!("outage {index}: an observer did not notice the outage").into());
@@ -463,18 +449,10 @@ async fn main() -> Result<(), BoxError> {
             STEP_LIMIT,
             serve::poll_until(admin, options.serve_poll, |s| s == Some(200)),
         ));
-        let mut rx = proxied_pool.subscribe();
-        let proxied_ready = tokio::spawn(async move {
-            tokio::time::timeout(STEP_LIMIT, rx.wait_for(Health::is_ready))
-                .await
-                .ok()
-                .and_then(Result::ok)
-                .map(|_| Instant::now())
-        });
-        let proxied_serve_ready = tokio::spawn(tokio::time::timeout(
-            STEP_LIMIT,
-            serve::poll_until(proxied_admin, options.serve_poll, |s| s == Some(200)),
-        ));
+        let armed: Vec<behind::Armed> = behind
+            .iter()
+            .map(|observers| observers.arm(options.serve_poll))
+            .collect();
         let log_from = std::fs::metadata(cluster.log_path()).map_or(0, |m| m.len());
         let anchor = probe::Anchor::now();
         let t_start = Instant::now();
@@ -501,8 +479,10 @@ async fn main() -> Result<(), BoxError> {
             Ok((at, trace)) => (Some(at), trace),
             Err(_) => (None, Vec::new()),
         };
-        let proxied_ready = proxied_ready.await?;
-        let proxied_serve_ready = proxied_serve_ready.await?.ok().map(|(at, _)| at);
+        let mut behind_ready = Vec::with_capacity(armed.len());
+        for waiting in armed {
+            behind_ready.push(waiting.ready().await?);
+        }
         let firsts = tokio::join!(
             until(STEP_LIMIT, Duration::from_millis(1), || pgkeel_log
                 .first_success_after(t_stop)
@@ -519,19 +499,12 @@ async fn main() -> Result<(), BoxError> {
         let first = |log: &WorkLog| log.first_success_after(t_stop);
         let (pgkeel_first, naive_first, fixed_first) =
             (first(&pgkeel_log), first(&naive_log), first(&fixed_log));
-        let end = [
-            firsts.0,
-            firsts.1,
-            firsts.2,
-            pgkeel_ready,
-            serve_ready,
-            proxied_ready,
-            proxied_serve_ready,
-        ]
-        .into_iter()
-        .flatten()
-        .max()
-        .unwrap_or(t0);
+        let end = [firsts.0, firsts.1, firsts.2, pgkeel_ready, serve_ready]
+            .into_iter()
+            .chain(behind_ready.iter().flat_map(|r| [r.pool, r.serve]))
+            .flatten()
+            .max()
+            .unwrap_or(t0);
         let attempts = |log: &WorkLog| -> Vec<AttemptSample> {
             log.between(t_stop, end)
                 .into_iter()
@@ -560,8 +533,15 @@ async fn main() -> Result<(), BoxError> {
             pgkeel_first_run_ms: rel(pgkeel_first.as_ref().map(|a| a.done)),
             pgkeel_first_run_call_ms: pgkeel_first.as_ref().map(|a| ms_between(t0, a.at)),
             serve_ready_ms: rel(serve_ready),
-            proxied_pool_ready_ms: rel(proxied_ready),
-            proxied_serve_ready_ms: rel(proxied_serve_ready),
+            behind: behind
+                .iter()
+                .zip(&behind_ready)
+                .map(|(observers, ready)| BehindSample {
+                    name: observers.name,
+                    pool_ready_ms: rel(ready.pool),
+                    serve_ready_ms: rel(ready.serve),
+                })
+                .collect(),
             naive_ms: rel(naive_first.as_ref().map(|a| a.done)),
             fixed_ms: rel(fixed_first.as_ref().map(|a| a.done)),
             pgkeel_attempt_failures: stats_after.attempt_failures - stats_before.attempt_failures,
@@ -594,12 +574,13 @@ async fn main() -> Result<(), BoxError> {
     }
     let final_stats: PoolStats = pool.stats();
     pool.close();
-    proxied_pool.close();
-    for child in [&mut serve.child, &mut proxied_serve.child] {
-        let _ = child.start_kill();
-        let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
+    for observers in behind {
+        observers.close().await;
     }
+    let _ = serve.child.start_kill();
+    let _ = tokio::time::timeout(Duration::from_secs(5), serve.child.wait()).await;
     proxy.shutdown().await;
+    drop(haproxy);
 
     say("cold-start connection costs ...");
     let cold = cold::run(&cluster, &url, options.cold_restarts).await?;

@@ -69,9 +69,8 @@ pub(crate) struct Outage {
     /// When the call that succeeded first was started (negative: before t0, it waited).
     pub(crate) pgkeel_first_run_call_ms: Option<f64>,
     pub(crate) serve_ready_ms: Option<f64>,
-    /// The same pool and serve behind a pgkeel proxy (accepts TCP while the server is down).
-    pub(crate) proxied_pool_ready_ms: Option<f64>,
-    pub(crate) proxied_serve_ready_ms: Option<f64>,
+    /// The same pool and serve behind each intermediary (accepts TCP while the server is down).
+    pub(crate) behind: Vec<BehindSample>,
     pub(crate) naive_ms: Option<f64>,
     pub(crate) fixed_ms: Option<f64>,
     pub(crate) pgkeel_attempt_failures: u64,
@@ -92,19 +91,34 @@ impl Outage {
     pub(crate) fn one_line(&self) -> String {
         let f = |v: Option<f64>| v.map_or("—".to_owned(), |v| format!("{v:.1}"));
         format!(
-            "outage {:>3}: down {:>4} ms · listen→ready {:>5} · pgkeel ready {:>6} run {:>6} · serve {:>6} · proxied pool {:>6} serve {:>6} · naive {:>7} · fixed {:>7} ms after t0",
+            "outage {:>3}: down {:>4} ms · listen→ready {:>5} · pgkeel ready {:>6} run {:>6} · serve {:>6} ·{} naive {:>7} · fixed {:>7} ms after t0",
             self.index + 1,
             self.down_ms,
             f(self.listen_to_pid_ready_ms),
             f(self.pgkeel_ready_ms),
             f(self.pgkeel_first_run_ms),
             f(self.serve_ready_ms),
-            f(self.proxied_pool_ready_ms),
-            f(self.proxied_serve_ready_ms),
+            self.behind
+                .iter()
+                .map(|b| format!(
+                    " {}: pool {:>6} serve {:>6} ·",
+                    b.name,
+                    f(b.pool_ready_ms),
+                    f(b.serve_ready_ms)
+                ))
+                .collect::<String>(),
             f(self.naive_ms),
             f(self.fixed_ms),
         )
     }
+}
+
+/// The pool and serve behind one intermediary in one outage, ms after t0.
+#[derive(Debug, serde::Serialize)]
+pub(crate) struct BehindSample {
+    pub(crate) name: &'static str,
+    pub(crate) pool_ready_ms: Option<f64>,
+    pub(crate) serve_ready_ms: Option<f64>,
 }
 
 /// A logged call of a worker, times relative to t0.
@@ -265,16 +279,22 @@ pub(crate) fn render(r: &Results) -> String {
     row(&mut out, "pgkeel Pool: health Ready", &pgkeel_ready);
     let s_run = row(&mut out, "pgkeel Pool: first successful run", &pgkeel_run);
     let s_serve = row(&mut out, "pgkeel serve: first /ready 200", &serve);
-    row(
-        &mut out,
-        "behind pgkeel proxy: Pool health Ready",
-        &values(o, |x| x.proxied_pool_ready_ms),
-    );
-    row(
-        &mut out,
-        "behind pgkeel proxy: serve first /ready 200",
-        &values(o, |x| x.proxied_serve_ready_ms),
-    );
+    let names: Vec<&str> = o
+        .first()
+        .map(|x| x.behind.iter().map(|b| b.name).collect())
+        .unwrap_or_default();
+    for (i, name) in names.iter().enumerate() {
+        row(
+            &mut out,
+            &format!("behind {name}: Pool health Ready"),
+            &values(o, |x| x.behind.get(i).and_then(|b| b.pool_ready_ms)),
+        );
+        row(
+            &mut out,
+            &format!("behind {name}: serve first /ready 200"),
+            &values(o, |x| x.behind.get(i).and_then(|b| b.serve_ready_ms)),
+        );
+    }
     let s_naive = row(
         &mut out,
         "deadpool + naive retry (50 ms doubling to 2 s): first success",
