@@ -14,6 +14,7 @@ mod class;
 mod config;
 mod error;
 mod health;
+mod hedge;
 mod hooks;
 pub mod listener;
 mod manager;

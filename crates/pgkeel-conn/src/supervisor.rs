@@ -17,6 +17,7 @@ use crate::backoff::{Jitter, starting_up_delay};
 use crate::config::PoolConfig;
 use crate::error::Error;
 use crate::health::Health;
+use crate::hedge;
 use crate::hooks::Hook;
 use crate::manager::ObservedManager;
 use crate::probe;
@@ -89,6 +90,9 @@ pub(crate) async fn supervise(shared: Arc<Shared>, mut signals: mpsc::UnboundedR
     let mut jitter = Jitter::new();
     let mut epoch: u64 = 0;
     let mut lost: Option<(SystemTime, Instant, String)> = None;
+    // How long the last successful connect took: a recovery attempt that takes much longer is
+    // probably held by an intermediary, and gets a sibling (see `hedge.rs`).
+    let mut usual_connect = Duration::ZERO;
     loop {
         let mut attempt: u32 = 0;
         let mut starting_attempt: u32 = 0;
@@ -97,8 +101,16 @@ pub(crate) async fn supervise(shared: Arc<Shared>, mut signals: mpsc::UnboundedR
                 return;
             }
             while signals.try_recv().is_ok() {}
-            match establish(&shared).await {
-                Ok(sentinel) => break sentinel,
+            let hedge_after = shared
+                .config
+                .fast_probe
+                .filter(|_| lost.is_some())
+                .map(|every| every.max(usual_connect * 2));
+            match establish(&shared, hedge_after).await {
+                Ok((sentinel, took)) => {
+                    usual_connect = took;
+                    break sentinel;
+                }
                 Err(error) if error.is_fatal() => {
                     tracing::error!(pool = %name, %error, "giving up: the error is fatal");
                     counter!(telemetry::ATTEMPT_FAILURES, "pool" => name.clone()).increment(1);
@@ -185,15 +197,27 @@ pub(crate) async fn supervise(shared: Arc<Shared>, mut signals: mpsc::UnboundedR
     }
 }
 
-/// Connects the sentinel, drops pooled connections from before, runs every hook.
-async fn establish(shared: &Shared) -> Result<Sentinel, Error> {
+/// Connects the sentinel (hedged after `hedge_after` without an answer, see `hedge.rs`),
+/// drops pooled connections from before, runs every hook. Also returns how long the
+/// sentinel's connect took.
+async fn establish(
+    shared: &Shared,
+    hedge_after: Option<Duration>,
+) -> Result<(Sentinel, Duration), Error> {
     let config = &shared.config;
-    let sentinel = Sentinel::connect(
-        &shared.database,
-        &config.classifier,
-        config.min_server_version,
-    )
-    .await?;
+    let connect = || {
+        Sentinel::connect(
+            &shared.database,
+            &config.classifier,
+            config.min_server_version,
+        )
+    };
+    let began = Instant::now();
+    let sentinel = match hedge_after {
+        Some(every) => hedge::first_answer(connect, every).await?,
+        None => connect().await?,
+    };
+    let took = began.elapsed();
     shared.flush_idle();
     for hook in &shared.hooks {
         if let Err(error) = hook.run(shared).await {
@@ -203,7 +227,7 @@ async fn establish(shared: &Shared) -> Result<Sentinel, Error> {
             return Err(error);
         }
     }
-    Ok(sentinel)
+    Ok((sentinel, took))
 }
 
 /// While ready: probe the sentinel, notice its end, look into signals. Returns the cause of a

@@ -98,11 +98,24 @@ async fn supervise(ctx: &mut Ctx) -> Option<Error> {
     let mut jitter = Jitter::new();
     let mut attempt: u32 = 0;
     let mut starting_attempt: u32 = 0;
+    // Set once an intermediary answered for a stopped server: from then on the listener's
+    // connection attempts are hedged (the first attempt of an outage is the one HAProxy holds).
+    let mut behind_intermediary = false;
     loop {
+        let connecting = async {
+            let (database, classifier) = (&ctx.database, &ctx.config.classifier);
+            match ctx.config.fast_probe.filter(|_| behind_intermediary) {
+                Some(every) => {
+                    crate::hedge::first_answer(|| connect::connect(database, classifier), every)
+                        .await
+                }
+                None => connect::connect(database, classifier).await,
+            }
+        };
         let connected = tokio::select! {
             biased;
             () = ctx.cancel.cancelled() => return None,
-            connected = connect::connect(&ctx.database, &ctx.config.classifier) => connected,
+            connected = connecting => connected,
         };
         // Why this round failed, for the retry's log line (`None`: the loss was logged).
         let (cause, refused, starting, upstream_down) = match connected {
@@ -158,6 +171,7 @@ async fn supervise(ctx: &mut Ctx) -> Option<Error> {
                 upstream_down,
             }) => (Some(cause), refused, starting, upstream_down),
         };
+        behind_intermediary |= upstream_down;
         attempt = attempt.saturating_add(1);
         let mut delay = ctx.config.backoff.delay(attempt, jitter.next());
         if starting {

@@ -9,6 +9,8 @@ pub(crate) struct RunningProxy {
     pub(crate) child: Child,
     pub(crate) listen: String,
     pub(crate) control: String,
+    /// The CA a `--tls terminate` proxy generated (its `PGSSLROOTCERT=` line).
+    pub(crate) generated_ca: Option<String>,
 }
 
 impl RunningProxy {
@@ -37,10 +39,13 @@ impl RunningProxy {
         };
         let listen = value("PGKEEL_PROXY");
         let control = value("PGKEEL_CONTROL");
+        let generated_ca = (extra.contains(&"terminate") && !extra.contains(&"--tls-cert"))
+            .then(|| value("PGSSLROOTCERT"));
         RunningProxy {
             child,
             listen,
             control,
+            generated_ca,
         }
     }
 

@@ -170,3 +170,62 @@ fn run_bounded(url: &str, args: &[&str]) -> (Option<i32>, String) {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// The issue's acceptance, as a user types it: `psql "sslmode=require"` through
+/// `pgkeel proxy --tls terminate` is killed by `conn.onQuery(query="^COMMIT").kill()`, and a
+/// client verifying against the CA the proxy printed gets through.
+#[test]
+fn psql_with_sslmode_require_through_terminate_is_killed_at_commit() {
+    let cluster = private_cluster().tls(TcpTls::Required).start().unwrap();
+    let ca = cluster.tls_files().unwrap().root_cert.display().to_string();
+    let proxy = crate::private::proxy_support::RunningProxy::start(
+        &format!("127.0.0.1:{}", cluster.port()),
+        &[
+            "--tls",
+            "terminate",
+            "--upstream-sslmode",
+            "verify-full",
+            "--upstream-sslrootcert",
+            &ca,
+        ],
+    );
+    let proxy_ca = proxy.generated_ca.clone().unwrap();
+    let port = proxy.listen.rsplit(':').next().unwrap().to_owned();
+    let verified = format!(
+        "postgres://postgres@localhost:{port}/postgres?sslmode=verify-full&sslrootcert={proxy_ca}"
+    );
+    assert_eq!(
+        psql(
+            &verified,
+            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
+        ),
+        "t"
+    );
+    let out = proxy.fault(&[r#"conn.onQuery(query="^COMMIT").kill()"#]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let require = format!("postgres://postgres@127.0.0.1:{port}/postgres?sslmode=require");
+    let psql_out = std::process::Command::new(cluster.binaries().program("psql").unwrap())
+        .args([
+            require.as_str(),
+            "-X",
+            "-c",
+            "BEGIN",
+            "-c",
+            "SELECT 1",
+            "-c",
+            "COMMIT",
+        ])
+        .env_remove("PGSSLROOTCERT")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&psql_out.stderr);
+    assert!(!psql_out.status.success(), "COMMIT went through: {stderr}");
+    assert!(
+        stderr.contains("closed") || stderr.contains("lost"),
+        "{stderr}"
+    );
+}
