@@ -167,20 +167,24 @@ impl Database {
     /// bounded by the connect timeout. A TLS failure that retrying cannot fix carries a
     /// [`crate::TlsFailure`] (see [`crate::tls_failure`]).
     pub async fn connect_socket(&self, address: &Address) -> std::io::Result<Socket> {
-        tokio::time::timeout(self.connect_timeout, async {
-            let socket = self.connect_plain_socket(address).await?;
-            match address {
-                Address::Tcp { host, .. } => tls::negotiate(socket, &self.tls, host).await,
-                Address::Unix(_) => Ok(socket),
-            }
-        })
-        .await
-        .map_err(|_| {
+        let timed_out = |what: &str| {
             std::io::Error::new(
                 std::io::ErrorKind::TimedOut,
-                format!("no connection within {:?}", self.connect_timeout),
+                format!("{what} within {:?}", self.connect_timeout),
             )
-        })?
+        };
+        let socket = tokio::time::timeout(self.connect_timeout, self.connect_plain_socket(address))
+            .await
+            .map_err(|_| timed_out("no connection"))??;
+        match address {
+            Address::Tcp { host, .. } => tokio::time::timeout(
+                self.connect_timeout,
+                tls::negotiate(socket, &self.tls, host),
+            )
+            .await
+            .map_err(|_| timed_out("no answer to the TLS negotiation (SSLRequest, handshake)"))?,
+            Address::Unix(_) => Ok(socket),
+        }
     }
 
     async fn connect_plain_socket(&self, address: &Address) -> std::io::Result<Socket> {

@@ -28,6 +28,22 @@ async fn idle(worker: &Worker) -> WorkerStats {
     .await
 }
 
+/// Waits until the worker is idle and its listener listens (which needs the listener's
+/// delivery probe to have come back). Sleeps between looks: a loop over `idle()` alone would
+/// spin without yielding once the worker is idle but not yet listening, and starve the runtime.
+async fn listening_and_idle(worker: &Worker) -> WorkerStats {
+    within("the worker is idle and listening", async {
+        loop {
+            let stats = worker.stats();
+            if stats.idle && stats.listening {
+                break stats;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+}
+
 fn recording(
     runs: &Runs,
 ) -> impl Fn(pgkeel_work::queue::Job) -> std::future::Ready<Result<(), String>> + Send + Sync + 'static
@@ -58,15 +74,7 @@ async fn a_notification_wakes_an_idle_worker() {
     config.poll = Duration::from_secs(60);
     let runs = Runs::default();
     let worker = Worker::start(pool(&db.url), s, config, recording(&runs)).unwrap();
-    let before = within("listening and idle", async {
-        loop {
-            let stats = idle(&worker).await;
-            if stats.listening {
-                break stats;
-            }
-        }
-    })
-    .await;
+    let before = listening_and_idle(&worker).await;
     assert_eq!(before.notifications, 0);
     let id = Queue::new()
         .enqueue(c, &NewJob::new("ping", json!(null)))
@@ -118,10 +126,7 @@ async fn a_job_due_later_runs_when_due_without_polling() {
         std::future::ready(Ok(()))
     })
     .unwrap();
-    within("listening and idle", async {
-        while !idle(&worker).await.listening {}
-    })
-    .await;
+    listening_and_idle(&worker).await;
     let run_at = SystemTime::now() + Duration::from_millis(1500);
     let id = Queue::new()
         .enqueue(c, &NewJob::new("later", json!(null)).run_at(run_at))
