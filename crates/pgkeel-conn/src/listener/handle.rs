@@ -20,7 +20,8 @@ const COMMAND_QUEUE: usize = 16;
 
 /// LISTEN on a connection of its own that notices loss by itself (closed connection, or no
 /// answer within the keepalive), reconnects with backoff and jitter, listens again and says
-/// when notifications may have been missed.
+/// when notifications may have been missed — or cannot arrive at all (`Deaf`, e.g. behind a
+/// transaction-pooling pgbouncer).
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), pgkeel_conn::Error> {
@@ -34,6 +35,7 @@ const COMMAND_QUEUE: usize = 16;
 ///         Event::Listening { epoch, .. } => println!("listening (epoch {epoch})"),
 ///         Event::Notification(n) => println!("{}: {}", n.channel, n.payload),
 ///         Event::Gap { .. } => println!("notifications may have been missed: reload"),
+///         Event::Deaf { hint, .. } => println!("notifications cannot arrive: {hint}"),
 ///     }
 /// }
 /// # }
