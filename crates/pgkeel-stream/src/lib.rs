@@ -53,6 +53,6 @@ pub use setup::{
     slot_status,
 };
 pub use sink::{
-    Batch, ChannelSink, Delivery, FileSink, HttpSink, Sink, SinkError, StdoutSink,
+    Batch, ChannelSink, Delivery, FileSink, HttpSink, Position, Sink, SinkError, StdoutSink,
     from_spec as sink_from_spec,
 };

@@ -12,7 +12,9 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use pgkeel_stream::sink_from_spec as from_spec;
-use pgkeel_stream::{Backoff, Batch, ChannelSink, Event, FileSink, HttpSink, Lsn, Op, Row, Sink};
+use pgkeel_stream::{
+    Backoff, Batch, ChannelSink, Event, FileSink, HttpSink, Lsn, Op, Position, Row, Sink,
+};
 use pgkeel_testkit::{LIVENESS, until, within};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
@@ -137,6 +139,35 @@ async fn file_sink_cuts_off_a_torn_last_line_before_appending() {
     std::fs::write(&path, &whole).unwrap();
     FileSink::open(&path).unwrap();
     assert_eq!(std::fs::read(&path).unwrap(), whole);
+    std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+}
+
+#[tokio::test]
+async fn file_sink_knows_the_last_event_it_holds() {
+    let path = scratch_file("position.jsonl");
+    let sink = FileSink::open(&path).unwrap();
+    assert_eq!(sink.position(), None, "a new file holds nothing");
+    drop(sink);
+    let mut sink = FileSink::open(&path).unwrap();
+    sink.deliver(&batch(0x1000, 2)).await.unwrap();
+    sink.deliver(&batch(0x3000, 3)).await.unwrap();
+    drop(sink);
+    let held = FileSink::open(&path).unwrap().position();
+    assert_eq!(
+        held,
+        Some(Position {
+            commit_lsn: Lsn(0x3000),
+            ordinal: 2
+        })
+    );
+    // A torn last line is cut first, so the position is the last whole event.
+    let mut torn = std::fs::read(&path).unwrap();
+    torn.extend_from_slice(br#"{"commit_lsn":"0/9000","ordinal":0,"#);
+    std::fs::write(&path, &torn).unwrap();
+    assert_eq!(FileSink::open(&path).unwrap().position(), held);
+    // A last line that is not an event of ours: nothing is skipped.
+    std::fs::write(&path, b"not json\n").unwrap();
+    assert_eq!(FileSink::open(&path).unwrap().position(), None);
     std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
 }
 

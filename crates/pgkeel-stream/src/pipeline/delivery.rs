@@ -1,6 +1,9 @@
 //! The delivery task: takes committed transactions in commit order, hands them to the sink in
 //! batches, retries a failing sink without ever skipping, and publishes the end LSN of what
-//! the sink holds durably — the only position the reader may confirm to the server.
+//! the sink holds durably — the only position the reader may confirm to the server. Events at
+//! or before the last one the sink holds (its [`Sink::position`] at start, then the last
+//! delivered) are left out: the slot resends from its confirmed position after a restart or a
+//! reconnect, and a sink that knows its position gets each event once.
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -13,7 +16,7 @@ use crate::assemble::Transaction;
 use crate::lsn::Lsn;
 use crate::pipeline::progress::Progress;
 use crate::pipeline::telemetry;
-use crate::sink::{Batch, Sink};
+use crate::sink::{Batch, Position, Sink};
 
 /// A transaction on its way to the sink, holding its share of the buffer.
 pub(crate) struct Queued {
@@ -32,6 +35,7 @@ pub(crate) async fn deliver(
     cancel: CancellationToken,
 ) {
     let mut random = pgkeel_conn::Jitter::new();
+    let mut held = sink.position();
     while let Some(first) = queue.recv().await {
         let mut taken = vec![first];
         let mut events = taken[0].txn.events.len();
@@ -46,13 +50,23 @@ pub(crate) async fn deliver(
         }
         let end_lsn = taken.last().map_or(Lsn::ZERO, |q| q.txn.end_lsn);
         let commit_times: Vec<_> = taken.iter().map(|q| q.txn.commit_time).collect();
+        let mut skipped = 0u64;
         let batch = Batch {
             events: taken
                 .iter_mut()
                 .flat_map(|q| std::mem::take(&mut q.txn.events))
+                .filter(|event| {
+                    let new = held.is_none_or(|h| Position::of(event) > h);
+                    skipped += u64::from(!new);
+                    new
+                })
                 .collect(),
             end_lsn,
         };
+        if skipped > 0 {
+            counter!(telemetry::SKIPPED).increment(skipped);
+            tracing::info!(skipped, sink = %sink.describe(), "left out events the sink already holds");
+        }
         if !batch.events.is_empty() {
             let mut attempt = 0;
             loop {
@@ -83,6 +97,9 @@ pub(crate) async fn deliver(
             {
                 histogram!(telemetry::COMMIT_TO_SINK).record(at.as_secs_f64());
             }
+        }
+        if let Some(last) = batch.events.last() {
+            held = Some(Position::of(last));
         }
         counter!(telemetry::EVENTS).increment(batch.events.len() as u64);
         counter!(telemetry::TRANSACTIONS).increment(taken.len() as u64);

@@ -2,6 +2,8 @@
 
 /// Events the sink holds durably (counter).
 pub(crate) const EVENTS: &str = "pgkeel_stream_events_total";
+/// Events left out because the sink already held them (counter).
+pub(crate) const SKIPPED: &str = "pgkeel_stream_events_skipped_total";
 /// Transactions delivered, including empty ones (counter).
 pub(crate) const TRANSACTIONS: &str = "pgkeel_stream_transactions_total";
 /// Failed sink deliveries, each retried (counter).

@@ -1,6 +1,8 @@
 //! The HTTP sink: each batch POSTed as one JSON array; a 2xx answer means the receiver holds it.
 //! Any other answer, a connection error or a timeout is retried with backoff until it succeeds
-//! or shutdown begins — a batch is never skipped. Plain `http://` only.
+//! or shutdown begins — a batch is never skipped. Plain `http://` only. Delivery is at least
+//! once: a receiver should use `(commit_lsn, ordinal)` of each event as its idempotency key
+//! (events come in increasing order, so "at or before the last stored" means "already have").
 
 use std::time::Duration;
 

@@ -2,7 +2,9 @@
 //! event of it durably; only then is the WAL position confirmed to the server.
 //!
 //! Delivery is at least once: after a crash or a failed delivery the same events can come
-//! again. `(commit_lsn, ordinal)` identifies an event, so a consumer can drop duplicates.
+//! again. `(commit_lsn, ordinal)` identifies an event, so a consumer can drop duplicates. A
+//! sink that knows the last event it durably holds ([`Sink::position`]; the file sink reads
+//! its own last line) gets exactly once: the pipeline skips every event at or before it.
 
 mod channel;
 mod error;
@@ -54,8 +56,35 @@ impl Batch {
     }
 }
 
+/// Where an event stands in the stream: events are delivered in increasing
+/// `(commit_lsn, ordinal)` order, so the last one a sink holds says what it already has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Position {
+    /// The commit LSN of the event's transaction.
+    pub commit_lsn: Lsn,
+    /// The event's place in its transaction.
+    pub ordinal: u32,
+}
+
+impl Position {
+    /// The position of `event`.
+    pub fn of(event: &Event) -> Self {
+        Position {
+            commit_lsn: event.commit_lsn,
+            ordinal: event.ordinal,
+        }
+    }
+}
+
 /// A destination for batches of events.
 pub trait Sink: Send {
+    /// The last event this sink holds durably from before (read when it was opened), if it
+    /// can tell; the pipeline then skips every event at or before it, whatever the slot
+    /// resends. `None` (the default): delivery is at least once.
+    fn position(&self) -> Option<Position> {
+        None
+    }
+
     /// Delivers the batch; returns when it is durable (or an error). Must not return `Ok` for
     /// a partial write. A batch without events (it only moves `end_lsn`) may write nothing.
     fn deliver<'a>(&'a mut self, batch: &'a Batch) -> BoxFuture<'a, Result<(), SinkError>>;
