@@ -42,7 +42,7 @@ pub use event::{Event, Op, Row};
 pub use lsn::{Lsn, LsnParseError};
 pub use pgkeel_conn::Backoff;
 pub use pgkeel_net::Database;
-pub use pipeline::{Progress, ProgressSnapshot, StreamConfig, run};
+pub use pipeline::{DEFAULT_LAG_WARNING_BYTES, Progress, ProgressSnapshot, StreamConfig, run};
 pub use repl::{
     CreateSlot, DbError, Feedback, PGOUTPUT, ReplConfig, ReplError, ReplicationConnection,
     ReplicationMessage, ReplicationStream, SlotCreated, SystemInfo, TextRow, TextRows,

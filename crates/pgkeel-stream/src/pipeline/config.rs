@@ -8,6 +8,9 @@ use pgkeel_net::Database;
 use crate::error::Error;
 use crate::setup::{Spec, Tables};
 
+/// The default lag above which a running stream warns: 1 GiB of WAL kept for the slot.
+pub const DEFAULT_LAG_WARNING_BYTES: u64 = 1 << 30;
+
 /// Everything `Stream::run` needs.
 #[derive(Debug, Clone)]
 pub struct StreamConfig {
@@ -28,6 +31,9 @@ pub struct StreamConfig {
     /// How often a heartbeat message is written so the slot advances on a quiet database
     /// (`None`: never).
     pub heartbeat: Option<Duration>,
+    /// Warn (log, once per episode) when the slot lags the server's WAL by more than this
+    /// many bytes (`None`: never); the lag and retained WAL are metrics either way.
+    pub lag_warning_bytes: Option<u64>,
     /// Most events handed to the sink at once.
     pub max_batch_events: usize,
     /// Most events held between the server and the sink; reading pauses when reached (one
@@ -46,7 +52,7 @@ pub struct StreamConfig {
 
 impl StreamConfig {
     /// Defaults for `url`, `slot` and `publication`: an existing publication, no creation,
-    /// streaming on, status every 10 s, heartbeat every 30 s, batches of up to 5000 events,
+    /// streaming on, status every 10 s, heartbeat every 30 s, a lag warning above 1 GiB, batches of up to 5000 events,
     /// 100 000 events buffered, reconnect backoff 100 ms doubling to 10 s. `url` is a libpq
     /// URL or `key=value` DSN; what it leaves out comes from the `PG*` environment
     /// ([`Database::parse`]).
@@ -76,6 +82,7 @@ impl StreamConfig {
             streaming: true,
             status_interval: Duration::from_secs(10),
             heartbeat: Some(Duration::from_secs(30)),
+            lag_warning_bytes: Some(DEFAULT_LAG_WARNING_BYTES),
             max_batch_events: 5000,
             max_buffered_events: 100_000,
             backoff: Backoff {

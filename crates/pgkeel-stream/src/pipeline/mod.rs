@@ -5,6 +5,7 @@ mod config;
 mod delivery;
 mod heartbeat;
 mod progress;
+mod retention;
 mod session;
 pub(crate) mod telemetry;
 
@@ -15,7 +16,10 @@ use pgkeel_wire::sql::quote_ident;
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-pub use config::StreamConfig;
+/// How often the WAL-retention guard looks at the slot when heartbeats are off.
+const RETENTION_CHECK_WITHOUT_HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(30);
+
+pub use config::{DEFAULT_LAG_WARNING_BYTES, StreamConfig};
 pub use progress::{Progress, ProgressSnapshot};
 
 use crate::error::Error;
@@ -52,13 +56,15 @@ pub async fn run(
         delivery_cancel.clone(),
     ));
     let heartbeat_cancel = cancel.child_token();
-    if let Some(every) = config.heartbeat {
-        tokio::spawn(heartbeat::run(
-            config.database.clone(),
-            every,
-            heartbeat_cancel.clone(),
-        ));
-    }
+    tokio::spawn(heartbeat::run(
+        config.database.clone(),
+        config
+            .heartbeat
+            .unwrap_or(RETENTION_CHECK_WITHOUT_HEARTBEAT),
+        config.heartbeat.is_some(),
+        retention::RetentionGuard::new(&config.spec.slot, config.lag_warning_bytes),
+        heartbeat_cancel.clone(),
+    ));
     let mut shared = Shared {
         queue: queue_tx,
         buffer: Arc::new(Semaphore::new(config.max_buffered_events)),

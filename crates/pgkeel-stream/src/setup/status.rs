@@ -28,6 +28,9 @@ pub struct SlotStatus {
     pub retained_wal_bytes: Option<i64>,
     /// `reserved`, `extended`, `unreserved` or `lost` (lost: the slot cannot stream again).
     pub wal_status: Option<String>,
+    /// Bytes of WAL that can still be written before the slot is in danger of losing what it
+    /// needs (`max_slot_wal_keep_size`; `None` when unlimited).
+    pub safe_wal_size: Option<i64>,
     /// Created with two-phase decoding.
     pub two_phase: bool,
     /// The server's current WAL position.
@@ -53,7 +56,7 @@ pub async fn slot_status(client: &Client, slot: &str) -> Result<Option<SlotStatu
             "SELECT active, active_pid, confirmed_flush_lsn::text, restart_lsn::text, \
                     (pg_current_wal_lsn() - confirmed_flush_lsn)::bigint, \
                     (pg_current_wal_lsn() - restart_lsn)::bigint, wal_status, two_phase, \
-                    pg_current_wal_lsn()::text \
+                    pg_current_wal_lsn()::text, safe_wal_size \
              FROM pg_catalog.pg_replication_slots WHERE slot_name = $1",
             &[&slot],
         )
@@ -82,6 +85,7 @@ pub async fn slot_status(client: &Client, slot: &str) -> Result<Option<SlotStatu
         wal_status: row.get(6),
         two_phase: row.get(7),
         server_wal_lsn: lsn(8)?,
+        safe_wal_size: row.get(9),
     }))
 }
 

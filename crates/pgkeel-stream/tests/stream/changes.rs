@@ -237,3 +237,56 @@ pub(crate) async fn wait_slot(sql: &tokio_postgres::Client, slot: &str) {
     })
     .await;
 }
+
+/// No change to a published table, but WAL written elsewhere: the slot's
+/// `confirmed_flush_lsn` keeps up with it, so the server can recycle that WAL. Two things move
+/// it: the heartbeat messages that pass through the stream, and the walsender's keepalive
+/// positions, confirmed when nothing is in flight (this test also passes with heartbeats off
+/// on PostgreSQL 15; it guards the outcome, whichever carries it).
+#[tokio::test]
+async fn a_quiet_slot_advances_while_other_tables_are_written() {
+    let db = TestDatabase::new();
+    let sql = client(&db.url()).await;
+    sql.batch_execute(
+        "CREATE TABLE quiet (id int PRIMARY KEY); \
+         CREATE TABLE busy (id serial PRIMARY KEY, pad text)",
+    )
+    .await
+    .unwrap();
+    let mut cfg = config(&db.url(), "s_quiet", &["quiet"]);
+    cfg.heartbeat = Some(std::time::Duration::from_millis(200));
+    let mut stream = start(cfg);
+    wait_slot(&sql, "s_quiet").await;
+    let lsn = |text: String| text.parse::<pgkeel_stream::Lsn>().unwrap();
+    for round in 0..3 {
+        sql.batch_execute(
+            "INSERT INTO busy (pad) SELECT repeat('x', 200) FROM generate_series(1, 500)",
+        )
+        .await
+        .unwrap();
+        let written = lsn(sql
+            .query_one("SELECT pg_current_wal_lsn()::text", &[])
+            .await
+            .unwrap()
+            .get(0));
+        pgkeel_testkit::eventually(
+            &format!("round {round}: confirmed_flush_lsn passes {written}"),
+            || async {
+                let confirmed: Option<String> = sql
+                    .query_one(
+                        "SELECT confirmed_flush_lsn::text FROM pg_replication_slots \
+                         WHERE slot_name = 's_quiet'",
+                        &[],
+                    )
+                    .await
+                    .unwrap()
+                    .get(0);
+                confirmed.map(lsn).is_some_and(|c| c >= written)
+            },
+        )
+        .await;
+    }
+    // Nothing of the busy table was delivered.
+    assert!(stream.deliveries.try_recv().is_err());
+    stream.stop().await.unwrap();
+}

@@ -257,6 +257,30 @@ fn setup_errors_exit_1_with_the_cause_and_status_and_drop_work() {
         serde_json::json!(["public.t"])
     );
     assert!(json["slot"]["lag_bytes"].as_i64().is_some());
+    assert!(json["slot"].get("safe_wal_size").is_some(), "{json}");
+    // --max-lag: an alarm for cron. WAL written since the slot was created is its lag.
+    cluster
+        .admin_query("INSERT INTO t SELECT generate_series(1, 1000)")
+        .unwrap();
+    let base = ["stream", "status", "--slot", "cdc", "--publication", "cdc"];
+    let alarm = run(&[&base[..], &["--max-lag", "0"]].concat());
+    assert_eq!(alarm.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&alarm.stderr);
+    assert!(stderr.contains("more than --max-lag 0"), "{stderr}");
+    let calm = run(&[&base[..], &["--max-lag", "100000000000"]].concat());
+    assert_eq!(calm.status.code(), Some(0));
+    let gone = run(&[
+        "stream",
+        "status",
+        "--slot",
+        "nope",
+        "--publication",
+        "cdc",
+        "--max-lag",
+        "1",
+    ]);
+    assert_eq!(gone.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&gone.stderr).contains("does not exist"));
     let text = run(&["stream", "status", "--slot", "cdc", "--publication", "cdc"]);
     assert!(String::from_utf8_lossy(&text.stdout).contains("confirmed flush"));
     let dropped = run(&["stream", "drop", "--slot", "cdc", "--publication", "cdc"]);

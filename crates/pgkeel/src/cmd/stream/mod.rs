@@ -58,8 +58,10 @@ pub(crate) struct StreamArgs {
 
 #[derive(Debug, clap::Subcommand)]
 enum Action {
-    /// Show the slot (position, lag, retained WAL) and the publication's tables.
-    Status(TargetArgs),
+    /// Show the slot (position, lag, retained WAL, wal_status, safe_wal_size) and the
+    /// publication's tables; with --max-lag, exit 2 when the slot lags more (for cron and
+    /// monitoring).
+    Status(StatusArgs),
     /// Drop the replication slot and the publication (stop the stream first).
     Drop(TargetArgs),
 }
@@ -82,6 +84,18 @@ pub(crate) struct TargetArgs {
     /// dropped (drop).
     #[arg(long)]
     pub(crate) json: bool,
+}
+
+/// `stream status`: the target, and an alarm threshold.
+#[derive(Debug, clap::Args)]
+pub(crate) struct StatusArgs {
+    #[command(flatten)]
+    pub(crate) target: TargetArgs,
+
+    /// Exit 2 (after printing) when the slot lags the server's WAL by more than this many
+    /// bytes, or is missing or lost — the server keeps that WAL on its disk.
+    #[arg(long, value_name = "BYTES")]
+    pub(crate) max_lag: Option<u64>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -143,6 +157,12 @@ struct RunArgs {
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     status_interval: Duration,
 
+    /// Warn (log line, once per episode) when the slot lags the server's WAL by more than
+    /// this many bytes, and whenever its WAL becomes unreserved; 0 turns the lag warning off.
+    /// The figures are also on --metrics-listen.
+    #[arg(long, value_name = "BYTES", default_value_t = pgkeel_stream::DEFAULT_LAG_WARNING_BYTES)]
+    warn_lag: u64,
+
     /// Most events per sink delivery.
     #[arg(long, value_name = "N", default_value_t = 5000)]
     batch: usize,
@@ -193,6 +213,7 @@ async fn stream(args: RunArgs, shutdown: CancellationToken) -> anyhow::Result<Ex
     config.streaming = !args.no_streaming;
     config.heartbeat = Some(args.heartbeat).filter(|d| !d.is_zero());
     config.status_interval = args.status_interval.max(Duration::from_millis(100));
+    config.lag_warning_bytes = Some(args.warn_lag).filter(|b| *b > 0);
     config.max_batch_events = args.batch;
     config.max_buffered_events = args.buffer.max(args.batch);
     config.stop_at = args.stop_at;
