@@ -49,6 +49,7 @@ impl Relations {
                 let mut event = table_event(blank(Op::Insert), rel);
                 let (row, _) = row(&self.types, rel, &new, None)?;
                 event.key = key(rel, &row);
+                event.json_null = json_nulls(rel, &new, Some(&row));
                 event.new = Some(row);
                 Ok(vec![event])
             }
@@ -65,7 +66,9 @@ impl Relations {
                 event.key = key(rel, &new_row);
                 if let Some(old) = &old {
                     event.old = Some(old_row(&self.types, rel, old)?);
+                    event.old_json_null = json_nulls(rel, old.tuple(), event.old.as_ref());
                 }
+                event.json_null = json_nulls(rel, &new, Some(&new_row));
                 event.new = Some(new_row);
                 event.unchanged_toast = unchanged;
                 Ok(vec![event])
@@ -75,6 +78,7 @@ impl Relations {
                 let mut event = table_event(blank(Op::Delete), rel);
                 let old_row = old_row(&self.types, rel, &old)?;
                 event.key = key(rel, &old_row);
+                event.old_json_null = json_nulls(rel, old.tuple(), Some(&old_row));
                 event.old = Some(old_row);
                 Ok(vec![event])
             }
@@ -107,6 +111,19 @@ impl Relations {
             _ => Ok(Vec::new()),
         }
     }
+}
+
+/// The json/jsonb columns shown in `row` whose value in `tuple` is the JSON `null`.
+fn json_nulls(rel: &Relation, tuple: &Tuple, row: Option<&Row>) -> Vec<String> {
+    rel.columns
+        .iter()
+        .zip(tuple)
+        .filter(|(column, datum)| {
+            matches!(datum, Datum::Text(text) if crate::value::is_json_null(column.type_oid, text))
+                && row.is_some_and(|r| r.contains_key(&column.name))
+        })
+        .map(|(column, _)| column.name.clone())
+        .collect()
 }
 
 fn table_event(mut event: Event, rel: &Relation) -> Event {

@@ -63,6 +63,13 @@ pub struct Event {
     /// from the old row); they are absent from `new`, never shown as null.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub unchanged_toast: Vec<String>,
+    /// `json`/`jsonb` columns of `new` whose value is the JSON value `null`: in `new` they
+    /// show as `null`, like SQL NULL, and only this list tells them apart.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub json_null: Vec<String>,
+    /// The same for `old`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub old_json_null: Vec<String>,
     /// Truncate: `TRUNCATE ... CASCADE`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cascade: Option<bool>,
@@ -96,6 +103,8 @@ impl Event {
             new: None,
             old: None,
             unchanged_toast: Vec::new(),
+            json_null: Vec::new(),
+            old_json_null: Vec::new(),
             cascade: None,
             restart_identity: None,
             prefix: None,

@@ -86,6 +86,12 @@ pub fn to_json(type_oid: u32, text: &[u8]) -> Value {
     to_json_with(type_oid, text, &NoCustomTypes)
 }
 
+/// True for a `json`/`jsonb` value that is the JSON `null` (not SQL NULL): it converts to
+/// `null` like SQL NULL, so events list such columns apart (`json_null`).
+pub(crate) fn is_json_null(type_oid: u32, text: &[u8]) -> bool {
+    types::scalar(type_oid) == Some(Scalar::Json) && text.trim_ascii() == b"null"
+}
+
 /// Converts the text form of a value of type `type_oid` to JSON, asking `types` about types
 /// that are not built in.
 pub fn to_json_with(type_oid: u32, text: &[u8], types: &dyn TypeLookup) -> Value {

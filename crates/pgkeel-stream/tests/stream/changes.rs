@@ -290,3 +290,44 @@ async fn a_quiet_slot_advances_while_other_tables_are_written() {
     assert!(stream.deliveries.try_recv().is_err());
     stream.stop().await.unwrap();
 }
+
+/// A json/jsonb column holding the JSON value `null` and one that is SQL NULL both show as
+/// `null` in the row; `json_null` (and `old_json_null`) name the former.
+#[tokio::test]
+async fn json_null_and_sql_null_are_told_apart() {
+    let db = TestDatabase::new();
+    let sql = client(&db.url()).await;
+    sql.batch_execute(
+        "CREATE TABLE docs (id int PRIMARY KEY, j json, b jsonb, t text); \
+         ALTER TABLE docs REPLICA IDENTITY FULL",
+    )
+    .await
+    .unwrap();
+    let mut stream = start(config(&db.url(), "s_json_null", &["docs"]));
+    wait_slot(&sql, "s_json_null").await;
+    sql.batch_execute(
+        "INSERT INTO docs VALUES (1, 'null', NULL, 'null'); \
+         UPDATE docs SET j = NULL, b = 'null' WHERE id = 1",
+    )
+    .await
+    .unwrap();
+    let events = stream.collect(2).await;
+    let insert = &events[0];
+    let new = insert.new.as_ref().unwrap();
+    assert_eq!((&new["j"], &new["b"]), (&json!(null), &json!(null)));
+    assert_eq!(insert.json_null, ["j"], "only j holds JSON null");
+    assert_eq!(new["t"], json!("null"), "text is text");
+    let update = &events[1];
+    assert_eq!(update.json_null, ["b"]);
+    assert_eq!(update.old_json_null, ["j"]);
+    let line = String::from_utf8(
+        pgkeel_stream::Batch {
+            events: vec![update.clone()],
+            end_lsn: update.commit_lsn,
+        }
+        .json_lines(),
+    )
+    .unwrap();
+    assert!(line.contains(r#""json_null":["b"]"#), "{line}");
+    stream.stop().await.unwrap();
+}
