@@ -114,8 +114,13 @@ impl Assembler {
                 )))
             }
             Message::Relation(relation) => {
-                self.relations.insert(relation);
-                Ok(None)
+                let xid = relation.xid;
+                match self.relations.insert(relation, lsn) {
+                    // A new layout of a known table: its schema event goes before the change
+                    // that follows, in the same transaction.
+                    Some(schema) => self.place(xid, vec![schema]).map(|()| None),
+                    None => Ok(None),
+                }
             }
             Message::Origin { .. } | Message::Type { .. } => Ok(None),
             Message::StreamStart { xid, .. } => {
@@ -291,6 +296,13 @@ impl Assembler {
             _ => None,
         };
         let events = self.relations.events(message, lsn)?;
+        self.place(xid, events)?;
+        Ok(None)
+    }
+
+    /// Adds events to the transaction they belong to: the streamed one whose block is open
+    /// (by subtransaction `xid`), or the open plain one.
+    fn place(&mut self, xid: Option<Xid>, events: Vec<Event>) -> Result<(), Error> {
         match (self.streaming, xid) {
             (Some(top), Some(sub)) => {
                 let buffer = self.streamed.entry(top).or_default();
@@ -304,7 +316,7 @@ impl Assembler {
                 open.events.extend(events.into_iter().map(|e| (xid, e)));
             }
         }
-        Ok(None)
+        Ok(())
     }
 }
 

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use serde_json::Value;
 
 use crate::error::Error;
-use crate::event::{Event, Op, Row};
+use crate::event::{ColumnInfo, Event, Op, Row};
 use crate::lsn::Lsn;
 use crate::pgoutput::{Datum, Message, Oid, OldTuple, Relation, Tuple};
 use crate::value::{self, CustomType, TypeLookup};
@@ -20,9 +20,34 @@ pub(crate) struct Relations {
 }
 
 impl Relations {
-    /// Remembers a relation's layout (replacing an older one).
-    pub(crate) fn insert(&mut self, relation: Relation) {
+    /// Remembers a relation's layout (replacing an older one); returns a `schema` event when
+    /// it replaces a different layout of the same table (ALTER TABLE while streaming). `lsn`
+    /// is where the Relation message is.
+    pub(crate) fn insert(&mut self, relation: Relation, lsn: Lsn) -> Option<Event> {
+        let changed = self.relations.get(&relation.oid).is_some_and(|known| {
+            known.columns != relation.columns
+                || known.name != relation.name
+                || known.namespace != relation.namespace
+        });
+        let event = changed.then(|| {
+            let mut event = table_event(Event::new(Lsn::ZERO, lsn, 0, Op::Schema), &relation);
+            event.columns = Some(
+                relation
+                    .columns
+                    .iter()
+                    .map(|c| ColumnInfo {
+                        name: c.name.clone(),
+                        type_name: tokio_postgres::types::Type::from_oid(c.type_oid)
+                            .map(|t| t.name().to_owned()),
+                        type_oid: c.type_oid,
+                        key: c.key,
+                    })
+                    .collect(),
+            );
+            event
+        });
         self.relations.insert(relation.oid, relation);
+        event
     }
 
     /// Uses `types` to convert values of types that are not built in.

@@ -1,5 +1,5 @@
-//! A change event: one per inserted, updated or deleted row, truncated table or logical
-//! message, serialized as one JSON object. `(commit_lsn, ordinal)` identifies an event, so a
+//! A change event: one per inserted, updated or deleted row, truncated table, logical
+//! message or changed table layout, serialized as one JSON object. `(commit_lsn, ordinal)` identifies an event, so a
 //! sink that sees an event twice (delivery is at least once) can drop the duplicate.
 
 use serde::Serialize;
@@ -23,6 +23,24 @@ pub enum Op {
     Truncate,
     /// A logical message (`pg_logical_emit_message`).
     Message,
+    /// A table's published layout changed (ALTER TABLE): its new columns, before the first
+    /// change in the new layout.
+    Schema,
+}
+
+/// One column of a table's layout, in a `schema` event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ColumnInfo {
+    /// The column's name.
+    pub name: String,
+    /// Its type's name for built-in types (`int4`, `text`, `jsonb`, ...); absent for enums,
+    /// domains and other types of the database (see `type_oid`).
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub type_name: Option<String>,
+    /// Its type's oid.
+    pub type_oid: u32,
+    /// Part of the replica identity (the key).
+    pub key: bool,
 }
 
 /// One change, as delivered to sinks.
@@ -85,6 +103,9 @@ pub struct Event {
     /// Logical message: whether it was emitted inside the transaction.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub transactional: Option<bool>,
+    /// Schema: the table's columns in the new layout.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub columns: Option<Vec<ColumnInfo>>,
 }
 
 impl Event {
@@ -108,6 +129,7 @@ impl Event {
             cascade: None,
             restart_identity: None,
             prefix: None,
+            columns: None,
             content: None,
             transactional: None,
         }

@@ -38,7 +38,7 @@ mod slot_name;
 pub mod value;
 
 pub use error::Error;
-pub use event::{Event, Op, Row};
+pub use event::{ColumnInfo, Event, Op, Row};
 pub use lsn::{Lsn, LsnParseError};
 pub use pgkeel_conn::Backoff;
 pub use pgkeel_net::Database;

@@ -331,3 +331,45 @@ async fn json_null_and_sql_null_are_told_apart() {
     assert!(line.contains(r#""json_null":["b"]"#), "{line}");
     stream.stop().await.unwrap();
 }
+
+/// ALTER TABLE while streaming: a `schema` event with the new columns comes before the first
+/// change in the new layout (and none for a table's first appearance).
+#[tokio::test]
+async fn a_changed_layout_is_announced_before_the_next_change() {
+    let db = TestDatabase::new();
+    let sql = client(&db.url()).await;
+    sql.batch_execute("CREATE TABLE items (id int PRIMARY KEY, name text)")
+        .await
+        .unwrap();
+    let mut stream = start(config(&db.url(), "s_schema", &["items"]));
+    wait_slot(&sql, "s_schema").await;
+    sql.batch_execute(
+        "INSERT INTO items VALUES (1, 'a'); \
+         ALTER TABLE items ADD COLUMN qty int; \
+         INSERT INTO items VALUES (2, 'b', 5)",
+    )
+    .await
+    .unwrap();
+    let events = stream.collect(3).await;
+    let ops: Vec<Op> = events.iter().map(|e| e.op).collect();
+    assert_eq!(ops, [Op::Insert, Op::Schema, Op::Insert]);
+    let schema = &events[1];
+    assert_eq!(schema.table.as_deref(), Some("items"));
+    let columns: Vec<(&str, Option<&str>, bool)> = schema
+        .columns
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|c| (c.name.as_str(), c.type_name.as_deref(), c.key))
+        .collect();
+    assert_eq!(
+        columns,
+        [
+            ("id", Some("int4"), true),
+            ("name", Some("text"), false),
+            ("qty", Some("int4"), false)
+        ]
+    );
+    assert_eq!(events[2].new.as_ref().unwrap()["qty"], json!(5));
+    stream.stop().await.unwrap();
+}
