@@ -74,6 +74,32 @@ impl Assembler {
         assembler
     }
 
+    /// True when `message` names a type that is not built in and not known yet (a Type
+    /// message, or a Relation message's column): `pg_type` should be read again.
+    pub(crate) fn needs_types(&self, message: &Message) -> bool {
+        match message {
+            Message::Type { oid, .. } => !self.relations.knows_type(*oid),
+            Message::Relation(relation) => relation
+                .columns
+                .iter()
+                .any(|c| !self.relations.knows_type(c.type_oid)),
+            _ => false,
+        }
+    }
+
+    /// Replaces the known non-built-in types.
+    pub(crate) fn set_types(
+        &mut self,
+        types: std::collections::HashMap<u32, crate::value::CustomType>,
+    ) {
+        self.relations.set_types(types);
+    }
+
+    /// Stops asking for the types unknown now (after reading pg_type failed).
+    pub(crate) fn give_up_on_unknown_types(&mut self) {
+        self.relations.mark_unknown_types_as_text();
+    }
+
     /// True when no transaction is partly received or prepared: the position may then move
     /// to the server's keepalive position.
     pub(crate) fn idle(&self) -> bool {

@@ -11,6 +11,9 @@ use crate::lsn::Lsn;
 use crate::pgoutput::{Datum, Message, Oid, OldTuple, Relation, Tuple};
 use crate::value::{self, CustomType, TypeLookup};
 
+/// The first OID of objects created by users (`FirstNormalObjectId`): below it, built in.
+const FIRST_NORMAL_OID: Oid = 16384;
+
 /// Relations and types seen on this replication connection.
 #[derive(Debug, Default)]
 pub(crate) struct Relations {
@@ -48,6 +51,25 @@ impl Relations {
         });
         self.relations.insert(relation.oid, relation);
         event
+    }
+
+    /// Whether values of `oid` can be typed: built in (below 16384), or read from pg_type.
+    pub(crate) fn knows_type(&self, oid: Oid) -> bool {
+        oid < FIRST_NORMAL_OID || self.types.contains_key(&oid)
+    }
+
+    /// Remembers every type unknown so far as text-like (`Other`): after reading pg_type
+    /// failed, so it is not read again for each message.
+    pub(crate) fn mark_unknown_types_as_text(&mut self) {
+        let unknown: Vec<Oid> = self
+            .relations
+            .values()
+            .flat_map(|r| r.columns.iter().map(|c| c.type_oid))
+            .filter(|oid| !self.knows_type(*oid))
+            .collect();
+        for oid in unknown {
+            self.types.insert(oid, CustomType::Other);
+        }
     }
 
     /// Uses `types` to convert values of types that are not built in.

@@ -75,6 +75,7 @@ pub async fn run(
         enqueued: Lsn::ZERO,
         stop_at: config.stop_at,
         types,
+        database: config.database.clone(),
     };
     let result = reconnect_loop(&config, &repl, proto_version, &mut shared, &cancel).await;
     heartbeat_cancel.cancel();

@@ -26,8 +26,10 @@ pub(crate) struct Shared {
     pub(crate) durable: watch::Receiver<Lsn>,
     pub(crate) progress: Arc<Progress>,
     pub(crate) status_interval: Duration,
-    /// Types that are not built in, for typing values.
+    /// Types that are not built in, for typing values (read again when an unknown one shows
+    /// up, through `database`).
     pub(crate) types: std::collections::HashMap<u32, crate::value::CustomType>,
+    pub(crate) database: pgkeel_net::Database,
     /// Stop once the confirmed position reaches this.
     pub(crate) stop_at: Option<Lsn>,
     /// End LSN of the last transaction handed to delivery: anything up to it is not taken
@@ -39,6 +41,36 @@ pub(crate) struct Shared {
 pub(crate) enum End {
     /// Cancelled: the stream is still open, for the final status update.
     Stopped(ReplicationStream),
+}
+
+/// Reads `pg_type` again (a type created while the stream runs: an enum, a domain) so its
+/// values are typed from now on; on failure they stay text, and the stream goes on.
+async fn reload_types(shared: &mut Shared, assembler: &mut Assembler) {
+    let loaded = async {
+        let (client, connection) = shared.database.connect().await.map_err(|e| e.to_string())?;
+        let connection = tokio::spawn(connection);
+        let types = crate::setup::custom_types(&client)
+            .await
+            .map_err(|e| e.to_string());
+        drop(client);
+        connection.abort();
+        types
+    };
+    match loaded.await {
+        Ok(types) => {
+            tracing::info!(
+                types = types.len(),
+                "read pg_type again: a type created while streaming"
+            );
+            assembler.set_types(types.clone());
+            shared.types = types;
+        }
+        Err(error) => {
+            tracing::warn!(%error, "cannot read pg_type for a new type; its values stay text");
+            // Not asked again for every message: the types known now include the failure.
+            assembler.give_up_on_unknown_types();
+        }
+    }
 }
 
 /// Streams until cancelled or an error.
@@ -108,6 +140,9 @@ pub(crate) async fn run(
                     stream.advance_write(wal_end);
                     shared.progress.received(wal_end);
                     let message = decoder.decode(&data)?;
+                    if assembler.needs_types(&message) {
+                        reload_types(shared, &mut assembler).await;
+                    }
                     if let Some(txn) = assembler.push(wal_start, message)?
                         && txn.end_lsn > shared.enqueued
                     {

@@ -373,3 +373,41 @@ async fn a_changed_layout_is_announced_before_the_next_change() {
     assert_eq!(events[2].new.as_ref().unwrap()["qty"], json!(5));
     stream.stop().await.unwrap();
 }
+
+/// A domain and an enum created while the stream runs are typed without a restart: the
+/// stream reads pg_type again when a Relation message names a type it does not know.
+#[tokio::test]
+async fn types_created_while_streaming_are_typed() {
+    let db = TestDatabase::new();
+    let sql = client(&db.url()).await;
+    sql.batch_execute("CREATE TABLE later (id int PRIMARY KEY)")
+        .await
+        .unwrap();
+    let mut stream = start(config(&db.url(), "s_new_types", &["later"]));
+    wait_slot(&sql, "s_new_types").await;
+    sql.batch_execute(
+        "CREATE DOMAIN qty AS int CHECK (VALUE >= 0); \
+         CREATE TYPE mood AS ENUM ('ok', 'sad'); \
+         ALTER TABLE later ADD COLUMN n qty, ADD COLUMN moods mood[]; \
+         INSERT INTO later VALUES (1, 5, '{ok,sad}')",
+    )
+    .await
+    .unwrap();
+    // The table's first change on this connection: its layout is new, not changed (no
+    // schema event).
+    let events = stream.collect(1).await;
+    let insert = &events[0];
+    assert_eq!(insert.op, Op::Insert);
+    let new = insert.new.as_ref().unwrap();
+    assert_eq!(
+        new["n"],
+        json!(5),
+        "a domain over int is a number, not text"
+    );
+    assert_eq!(
+        new["moods"],
+        json!(["ok", "sad"]),
+        "an enum array is an array"
+    );
+    stream.stop().await.unwrap();
+}
