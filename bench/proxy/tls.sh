@@ -48,16 +48,20 @@ CA=$(wait_line "$OUT/pg.env" PGSSLROOTCERT= "${PIDS[-1]}")
 PG_PORT=$(sed -E 's|.*:([0-9]+)/.*|\1|' <<<"$URL")
 "$PGBIN/pgbench" -q -i -s "$SCALE" "postgres://postgres@127.0.0.1:$PG_PORT/postgres?sslmode=require" >"$OUT/init.log" 2>&1
 
-start_proxy() { # LABEL ARGS...: prints the proxy's port
-    local label=$1; shift
+# start_proxy VAR LABEL ARGS...: starts a proxy in this shell (so the exit trap stops it) and
+# sets VAR to its port.
+start_proxy() {
+    local var=$1 label=$2; shift 2
     "$PGKEEL_BIN" proxy --upstream "127.0.0.1:$PG_PORT" --listen 127.0.0.1:0 --control-listen none "$@" \
         >"$OUT/$label.env" 2>"$OUT/$label.log" &
     PIDS+=($!)
-    wait_line "$OUT/$label.env" PGKEEL_PROXY= $! | sed 's/.*://'
+    local listen
+    listen=$(wait_line "$OUT/$label.env" PGKEEL_PROXY= $!)
+    printf -v "$var" '%s' "${listen##*:}"
 }
-PASS_PORT=$(start_proxy passthrough --tls passthrough)
-TERM_PORT=$(start_proxy terminate --tls terminate --upstream-sslmode verify-full --upstream-sslrootcert "$CA")
-PLAIN_PORT=$(start_proxy terminate-plain --tls terminate --upstream-sslmode disable)
+start_proxy PASS_PORT passthrough --tls passthrough
+start_proxy TERM_PORT terminate --tls terminate --upstream-sslmode verify-full --upstream-sslrootcert "$CA"
+start_proxy PLAIN_PORT terminate-plain --tls terminate --upstream-sslmode disable
 
 TARGETS=("direct:$PG_PORT" "passthrough:$PASS_PORT" "terminate:$TERM_PORT" "terminate-plain-upstream:$PLAIN_PORT")
 for t in "${TARGETS[@]}"; do
